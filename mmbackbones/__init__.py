@@ -1,0 +1,14 @@
+"""mmbackbones: detection and segmentation backbones for OpenMMLab 2.x under one contract.
+
+``import mmbackbones`` registers every backbone and neck in the ``mmbackbones`` scope and
+fills the variant zoo. It stays cheap: no timm import, no file I/O.
+"""
+from .version import __version__
+from .registry import MODELS
+from . import models  # noqa: F401  (registers every family and its zoo rows)
+from .weights import install_mmengine_loader
+from .zoo import build_backbone, get_variant, list_variants
+
+install_mmengine_loader()
+
+__all__ = ['__version__', 'MODELS', 'build_backbone', 'get_variant', 'list_variants']

@@ -1,0 +1,164 @@
+"""Foreign checkpoints -> mmbackbones keys (DESIGN.md section 5).
+
+Each family registers, per source layout (``timm``, ``torchvision``, ``official``, ``mmdet``,
+``mmseg``, ``mmpretrain``), a detector that recognises the layout from its keys and a converter
+that maps it onto the family's own keys. Classifier heads are dropped; nothing else is.
+"""
+import re
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+
+from .checkpoint import safe_load
+
+__all__ = ['register_converter', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
+           'PretrainedMismatchError', 'SOURCES']
+
+SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain')
+
+# (family, source) -> (detect(state_dict) -> bool, convert(state_dict, model) -> state_dict)
+_CONVERTERS: Dict[Tuple[str, str], Tuple[Callable, Callable]] = {}
+
+# Fraction of the backbone's tensors a checkpoint must fill, else loading raises.
+MIN_MATCHED_FRACTION = 0.9
+
+
+class PretrainedMismatchError(RuntimeError):
+    """A checkpoint matched too little of the backbone to be what the user meant."""
+
+
+def register_converter(family: str, source: str, detect: Callable):
+    """Decorator registering ``fn(state_dict, model) -> state_dict`` for ``family``/``source``."""
+    if source not in SOURCES:
+        raise ValueError(f'source={source!r}; valid sources: {SOURCES}')
+
+    def wrap(fn):
+        _CONVERTERS[(family, source)] = (detect, fn)
+        return fn
+
+    return wrap
+
+
+def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
+    """The parameter dict inside common checkpoint wrappers; a detector's ``backbone.`` prefix
+    and DDP's ``module.`` prefix are removed."""
+    state = checkpoint
+    for key in ('state_dict', 'model', 'module', 'state_dict_ema'):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise TypeError(f'checkpoint holds no state dict (got {type(state).__name__})')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    if any(k.startswith('backbone.') for k in state):
+        state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+    return state
+
+
+def _family_of(model_or_family) -> str:
+    return model_or_family if isinstance(model_or_family, str) else type(model_or_family).__name__
+
+
+def detect_source(state_dict, model) -> str:
+    """Which registered layout ``state_dict`` is in, for the family of ``model``."""
+    own = set(model.state_dict().keys())
+    if own and len(own & set(state_dict)) >= MIN_MATCHED_FRACTION * len(own):
+        return 'mmbackbones'
+    family = _family_of(model)
+    for (fam, source), (detect, _) in _CONVERTERS.items():
+        if fam == family and detect(state_dict):
+            return source
+    known = sorted(src for fam, src in _CONVERTERS if fam == family)
+    raise PretrainedMismatchError(
+        f'cannot tell which layout this checkpoint is in for {family}; supported layouts: '
+        f'mmbackbones, {", ".join(known)}. First keys: {list(state_dict)[:5]}')
+
+
+def convert(state_dict, variant, source: str, model=None) -> Dict[str, torch.Tensor]:
+    """Map ``state_dict`` from ``source``'s layout to the keys of ``variant``'s backbone.
+
+    ``variant`` is a zoo name, a :class:`~mmbackbones.zoo.Variant`, or a built backbone.
+    """
+    from ..zoo import Variant, build_backbone, get_variant
+    if model is None and isinstance(variant, torch.nn.Module):
+        model = variant
+    if model is None:
+        variant = get_variant(variant) if isinstance(variant, str) else variant
+        assert isinstance(variant, Variant)
+        with torch.device('meta'):
+            model = build_backbone(variant.name)
+    state_dict = unwrap_state_dict(state_dict)
+    if source == 'mmbackbones':
+        return dict(state_dict)
+    family = _family_of(model)
+    if (family, source) not in _CONVERTERS:
+        known = sorted(src for fam, src in _CONVERTERS if fam == family)
+        raise ValueError(f'source={source!r} is not supported for {family}; valid sources: '
+                         f'mmbackbones, {", ".join(known)}')
+    return _CONVERTERS[(family, source)][1](state_dict, model)
+
+
+def _resolve(checkpoint: str):
+    """Load the raw object behind a checkpoint string: a local file or a hub scheme."""
+    if checkpoint.startswith('timm://'):
+        import timm  # only for users who ask for it; `import mmbackbones` never imports timm
+        name = checkpoint[len('timm://'):]
+        return timm.create_model(name, pretrained=True).state_dict(), 'timm'
+    if checkpoint.startswith('torchvision://'):
+        import torchvision
+        spec = checkpoint[len('torchvision://'):]
+        name, _, weights = spec.partition('.')
+        model = torchvision.models.get_model(name, weights=weights or 'DEFAULT')
+        return model.state_dict(), 'torchvision'
+    return safe_load(checkpoint, map_location='cpu'), None
+
+
+def load_pretrained(model, checkpoint: str, source: Optional[str] = None, logger=None):
+    """Load ``checkpoint`` (any supported layout) into ``model``.
+
+    Reports missing and unexpected keys; raises :class:`PretrainedMismatchError` when the
+    checkpoint fills less than ``MIN_MATCHED_FRACTION`` of the backbone's tensors or a tensor
+    has the wrong shape.
+    """
+    from mmengine.logging import MMLogger, print_log
+    logger = logger or MMLogger.get_current_instance()
+    raw, scheme_source = _resolve(checkpoint)
+    state_dict = unwrap_state_dict(raw)
+    source = source or scheme_source or detect_source(state_dict, model)
+    if source != 'mmbackbones' and detect_source(state_dict, model) == 'mmbackbones':
+        source = 'mmbackbones'
+    converted = convert(state_dict, None, source, model=model)
+
+    own = model.state_dict()
+    bad_shapes = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+                  for k, v in converted.items() if k in own and v.shape != own[k].shape]
+    if bad_shapes:
+        raise PretrainedMismatchError(
+            f'{checkpoint} ({source} layout) does not fit {type(model).__name__}: '
+            + '; '.join(bad_shapes[:10]))
+    missing = sorted(set(own) - set(converted))
+    unexpected = sorted(set(converted) - set(own))
+    matched = len(own) - len(missing)
+    if matched < MIN_MATCHED_FRACTION * len(own):
+        raise PretrainedMismatchError(
+            f'{checkpoint} ({source} layout) matched only {matched}/{len(own)} tensors of '
+            f'{type(model).__name__}; missing e.g. {missing[:8]}. Refusing to train from an '
+            'almost random initialisation; check the variant and the checkpoint.')
+    model.load_state_dict(converted, strict=False)
+    print_log(f'loaded {checkpoint} ({source} layout): {matched}/{len(own)} tensors', logger=logger)
+    if missing:
+        print_log(f'missing keys (kept at their initial values): {missing}', logger=logger,
+                  level=30)
+    if unexpected:
+        print_log(f'unexpected keys (ignored): {unexpected}', logger=logger, level=30)
+    return dict(source=source, missing=missing, unexpected=unexpected)
+
+
+def rename_keys(state_dict, rules):
+    """Apply ``(pattern, replacement)`` regex rules in order to every key."""
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, repl in rules:
+            key = re.sub(pattern, repl, key)
+        out[key] = value
+    return out

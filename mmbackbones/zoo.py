@@ -1,0 +1,93 @@
+"""The variant zoo: one row per standard variant of every family (DESIGN.md section 4).
+
+Family modules register their rows with :func:`register_variants` when they are imported,
+so ``import mmbackbones`` fills the zoo. Rows are plain data: the backbone config, the names
+of the reference implementations whose weights convert exactly, the exact backbone parameter
+count (classifier head excluded) and the paper the variant comes from.
+"""
+import copy
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+__all__ = ['Variant', 'register_variants', 'list_variants', 'get_variant', 'build_backbone',
+           'variant_table']
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One standard variant.
+
+    Attributes:
+        name: timm's model name where timm has the model, else the same style.
+        family: registered class name (``'SwinTransformer'``).
+        cfg: constructor arguments of that class.
+        refs: reference implementations whose weights convert exactly, e.g.
+            ``{'timm': 'swin_tiny_patch4_window7_224', 'torchvision': 'swin_t'}``.
+        params: exact backbone parameter count at the default ``out_indices``, head excluded.
+        paper: where the variant comes from.
+        test_input: (H, W) at which the registry-wide battery runs this variant.
+        slow: heavy variants whose battery cases only run with ``-m slow``.
+    """
+    name: str
+    family: str
+    cfg: Dict
+    refs: Dict[str, str] = field(default_factory=dict)
+    params: Optional[int] = None
+    paper: str = ''
+    test_input: tuple = (224, 224)
+    slow: bool = False
+
+    def build_cfg(self, **overrides) -> Dict:
+        cfg = dict(type=f'mmbackbones.{self.family}', **copy.deepcopy(self.cfg))
+        cfg.update(overrides)
+        return cfg
+
+
+_VARIANTS: Dict[str, Variant] = {}
+
+
+def register_variants(variants: List[Variant]) -> None:
+    for variant in variants:
+        if variant.name in _VARIANTS:
+            raise KeyError(f'variant {variant.name!r} is registered twice')
+        _VARIANTS[variant.name] = variant
+
+
+def list_variants(pattern: str = '*', family: Optional[str] = None) -> List[str]:
+    """Sorted variant names matching a shell-style ``pattern`` (and ``family``, if given)."""
+    return sorted(name for name, v in _VARIANTS.items()
+                  if fnmatch.fnmatch(name, pattern) and (family is None or v.family == family))
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return _VARIANTS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_VARIANTS), n=5, cutoff=0.5)
+        hint = f'; closest: {", ".join(close)}' if close else ''
+        raise KeyError(f'unknown variant {name!r}{hint}. '
+                       'mmbackbones.list_variants() lists them all') from None
+
+
+def build_backbone(name: str, **overrides):
+    """Build the backbone of variant ``name``; keyword arguments override its config."""
+    from .registry import MODELS
+    return MODELS.build(get_variant(name).build_cfg(**overrides))
+
+
+def variant_table() -> str:
+    """The README's model-zoo table, in Markdown (generated, never typed by hand)."""
+    lines = ['| variant | class | params (M) | level channels | level strides | reference weights | source |',
+             '|---|---|---|---|---|---|---|']
+    import torch
+    for name in list_variants():
+        v = _VARIANTS[name]
+        with torch.device('meta'):  # shapes only: no memory, no initialisation cost
+            model = build_backbone(name)
+        refs = ', '.join(f'{k}: `{r}`' for k, r in v.refs.items())
+        params = f'{v.params / 1e6:.2f}' if v.params else '?'
+        lines.append(f'| `{name}` | {v.family} | {params} | {model.level_channels} | '
+                     f'{model.level_strides} | {refs} | {v.paper} |')
+    return '\n'.join(lines)
