@@ -121,6 +121,25 @@ class BaseBackbone(BaseModule):
                     module.eval()
         return self
 
+    # ---------------------------------------------------------- initialisation
+    def init_weights(self):
+        """Load ``init_cfg=dict(type='Pretrained', checkpoint=...)`` in any supported layout
+        (local file, ``timm://``, ``torchvision://``), else the family's default init."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from mmbackbones.weights import load_pretrained
+            self._init_default_weights()  # keys the checkpoint lacks still get a sane init
+            load_pretrained(self, cfg['checkpoint'], source=cfg.get('source'))
+            self._is_init = True
+        elif cfg is None:
+            self._init_default_weights()
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def _init_default_weights(self) -> None:
+        """The family's own initialisation when no checkpoint is given."""
+
     # -------------------------------------------------------- layer-wise decay
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Return ``(layer_id, num_layers)`` for layer-wise learning-rate decay.
