@@ -28,6 +28,7 @@ class Variant:
         params: exact backbone parameter count at the default ``out_indices``, head excluded.
         paper: where the variant comes from.
         test_input: (H, W) at which the registry-wide battery runs this variant.
+        parity_sizes: input sizes at which features are compared with the references.
         slow: heavy variants whose battery cases only run with ``-m slow``.
     """
     name: str
@@ -37,6 +38,7 @@ class Variant:
     params: Optional[int] = None
     paper: str = ''
     test_input: tuple = (224, 224)
+    parity_sizes: tuple = ((224, 224), (160, 247))
     slow: bool = False
 
     def build_cfg(self, **overrides) -> Dict:

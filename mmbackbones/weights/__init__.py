@@ -5,3 +5,7 @@ from .convert import (SOURCES, PretrainedMismatchError, convert, detect_source, 
 __all__ = ['SAFE_GLOBALS', 'SOURCES', 'PretrainedMismatchError', 'UnsafeCheckpointError',
            'convert', 'detect_source', 'install_mmengine_loader', 'load_pretrained',
            'register_converter', 'rename_keys', 'safe_load', 'unwrap_state_dict']
+
+# Family converters register themselves on import.
+from . import swin  # noqa: E402,F401
+from . import res2net, resnest, resnet  # noqa: E402,F401

@@ -1,0 +1,438 @@
+"""Swin Transformer (Liu et al., 2021, arXiv 2103.14030).
+
+Hierarchical vision transformer: self-attention inside non-overlapping local windows, with
+the windows of every second block shifted by half a window so that information crosses window
+borders. Four levels at strides 4, 8, 16 and 32, each started by a 2x2 patch merging.
+
+Tokens stay channel-last (B, H, W, C) inside the network; outputs are NCHW. Any input size
+works: the input is padded to a multiple of the patch size, every block pads its map to a
+multiple of the window, and outputs have ceil(H / stride) x ceil(W / stride) positions.
+"""
+import functools
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.model.weight_init import trunc_normal_
+
+from mmbackbones.registry import MODELS
+from mmbackbones.zoo import Variant, register_variants
+
+from ..layers import DropPath, Mlp
+from ..layers.drop_path import drop_path_rates
+from .base import BaseBackbone
+
+__all__ = ['SwinTransformer']
+
+ARCH_SETTINGS = {
+    'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    'small': dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+    'base': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+    'large': dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def relative_position_index(window: Tuple[int, int], table_window: Tuple[int, int],
+                            device: torch.device) -> torch.Tensor:
+    """Index into a ``(2*Th-1)*(2*Tw-1)`` bias table for every token pair of ``window``.
+
+    ``window`` may be smaller than the table's window (a map smaller than the window): the
+    pairs then use the central part of the same table.
+    """
+    coords = torch.stack(torch.meshgrid(torch.arange(window[0], device=device),
+                                        torch.arange(window[1], device=device),
+                                        indexing='ij')).flatten(1)  # 2, N
+    delta = coords[:, :, None] - coords[:, None, :]  # 2, N, N
+    return (delta[0] + table_window[0] - 1) * (2 * table_window[1] - 1) + delta[1] + table_window[1] - 1
+
+
+@functools.lru_cache(maxsize=64)
+def shifted_window_mask(padded_hw: Tuple[int, int], window: Tuple[int, int],
+                        shift: Tuple[int, int], device: torch.device,
+                        inference: bool) -> torch.Tensor:
+    """Additive mask (num_windows, N, N) that keeps attention inside the regions that were
+    contiguous before the cyclic shift. Computed once per shape (``inference`` is part of the
+    key because inference-mode tensors cannot enter autograd)."""
+    with torch.inference_mode(inference):
+        height, width = padded_hw
+        region = torch.zeros(height, width, device=device)
+        row_edges = (0, height - window[0], height - shift[0], height)
+        col_edges = (0, width - window[1], width - shift[1], width)
+        label = 0
+        for r in range(3):
+            for c in range(3):
+                region[row_edges[r]:row_edges[r + 1], col_edges[c]:col_edges[c + 1]] = label
+                label += 1
+        windows = partition_windows(region[None, :, :, None], window).squeeze(-1)[0]  # nW, N
+        different = windows[:, :, None] != windows[:, None, :]
+        # -100 rather than -inf, as the reference implementations (same softmax result in fp32).
+        return torch.zeros(different.shape, device=device).masked_fill_(different, -100.0)
+
+
+def partition_windows(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
+    """(B, H, W, C) -> (B, num_windows, wh*ww, C); H and W are multiples of the window."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // window[0], window[0], w // window[1], window[1], c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, -1, window[0] * window[1], c)
+
+
+def merge_windows(windows: torch.Tensor, window: Tuple[int, int], hw: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`partition_windows`."""
+    b, _, _, c = windows.shape
+    h, w = hw
+    x = windows.view(b, h // window[0], w // window[1], window[0], window[1], c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside windows, with a learned relative-position bias."""
+
+    def __init__(self, dim: int, num_heads: int, window_size: Tuple[int, int],
+                 qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.attn_drop = attn_drop
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window_size[0] - 1) * (2 * window_size[1] - 1), num_heads))
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop) if proj_drop > 0 else nn.Identity()
+        self._bias_cache: Dict[tuple, torch.Tensor] = {}
+
+    def attention_bias(self, batch: int, window: Tuple[int, int],
+                       mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """Relative-position bias plus shift mask, laid out (B * nW, nH, N, N).
+
+        Laid out 4-D for the whole batch because CPU attention kernels are several times
+        slower with a 3-D mask that they must broadcast. In eval mode it is cached per shape
+        and table version; in training it is rebuilt (it needs the table's gradient).
+        """
+        table = self.relative_position_bias_table
+        key = None
+        if not self.training:
+            key = (batch, window, None if mask is None else id(mask), table._version,
+                   table.device, table.dtype, torch.is_inference_mode_enabled(),
+                   torch.is_grad_enabled())
+            cached = self._bias_cache.get(key)
+            if cached is not None:
+                return cached
+        index = relative_position_index(window, self.window_size, table.device)
+        n = window[0] * window[1]
+        bias = table[index.view(-1)].view(n, n, -1).permute(2, 0, 1).unsqueeze(0)  # 1, nH, N, N
+        if mask is not None:
+            bias = bias + mask.to(bias.dtype).unsqueeze(1)  # nW, nH, N, N
+        if mask is None:  # one bias for every window: a free stride-0 view
+            bias = bias.expand(batch, -1, -1, -1)
+        else:
+            bias = bias.unsqueeze(0).expand(batch, -1, -1, -1, -1).reshape(-1, self.num_heads, n, n)
+        if key is not None:
+            if len(self._bias_cache) > 8:
+                self._bias_cache.clear()
+            self._bias_cache[key] = bias
+        return bias
+
+    def forward(self, windows: torch.Tensor, window: Tuple[int, int],
+                mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """windows: (B, nW, N, C) -> (B, nW, N, C)."""
+        b, nw, n, c = windows.shape
+        qkv = self.qkv(windows).view(b * nw, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each B*nW, nH, N, d
+        bias = self.attention_bias(b if mask is not None else b * nw, window, mask).to(q.dtype)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(b, nw, n, c)
+        return self.proj_drop(self.proj(out))
+
+
+class SwinBlock(nn.Module):
+    """(Shifted-)window attention and an MLP, each in a pre-norm residual branch."""
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, shifted: bool,
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0, drop_path: float = 0.0,
+                 fit_window_to_map: bool = True):
+        super().__init__()
+        self.window_size = (window_size, window_size)
+        self.shift_size = (window_size // 2, window_size // 2) if shifted else (0, 0)
+        self.fit_window_to_map = fit_window_to_map
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, num_heads, self.window_size, qkv_bias, attn_drop_rate,
+                                    drop_rate)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop_rate)
+
+    def _window_and_shift(self, height: int, width: int):
+        window, shift = list(self.window_size), list(self.shift_size)
+        if self.fit_window_to_map:
+            # A side no longer than the window: one window covers it, nothing to shift.
+            for dim, size in enumerate((height, width)):
+                if size <= window[dim]:
+                    window[dim], shift[dim] = size, 0
+        return tuple(window), tuple(shift)
+
+    def _attention(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        window, shift = self._window_and_shift(h, w)
+        pad_h, pad_w = (-h) % window[0], (-w) % window[1]
+        if pad_h or pad_w:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        padded = (h + pad_h, w + pad_w)
+        mask = None
+        if any(shift):
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+            mask = shifted_window_mask(padded, window, shift, x.device,
+                                       torch.is_inference_mode_enabled())
+        x = self.attn(partition_windows(x, window), window, mask)
+        x = merge_windows(x, window, padded)
+        if any(shift):
+            x = torch.roll(x, shifts=shift, dims=(1, 2))
+        if pad_h or pad_w:
+            x = x[:, :h, :w].contiguous()
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self._attention(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class PatchMerging(nn.Module):
+    """Concatenate each 2x2 neighbourhood (official order: (0,0), (1,0), (0,1), (1,1)),
+    normalise, and project 4C -> 2C. Odd sides are zero-padded."""
+
+    def __init__(self, dim: int, out_dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        if h % 2 or w % 2:
+            x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+            h, w = h + h % 2, w + w % 2
+        # (B, H/2, 2, W/2, 2, C) -> (B, H/2, W/2, col, row, C): row offset varies fastest.
+        x = x.view(b, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 4, 2, 5).reshape(b, h // 2, w // 2, 4 * c)
+        return self.reduction(self.norm(x))
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patch projection; pads the input to a multiple of the patch size."""
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad_h, pad_w = (-x.shape[2]) % self.patch_size, (-x.shape[3]) % self.patch_size
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+
+
+class SwinStage(nn.Module):
+
+    def __init__(self, dim: int, out_dim: int, depth: int, num_heads: int, window_size: int,
+                 downsample: bool, drop_paths: Sequence[float], with_cp: bool, **block_kwargs):
+        super().__init__()
+        self.with_cp = with_cp
+        self.downsample = PatchMerging(dim, out_dim) if downsample else nn.Identity()
+        self.blocks = nn.ModuleList([
+            SwinBlock(out_dim, num_heads, window_size, shifted=index % 2 == 1,
+                      drop_path=drop_paths[index], **block_kwargs) for index in range(depth)
+        ])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        for block in self.blocks:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x
+
+
+@MODELS.register_module()
+class SwinTransformer(BaseBackbone):
+    """Swin Transformer backbone.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` or a dict with ``embed_dims``,
+            ``depths`` and ``num_heads``.
+        window_size: attention window side (7 for 224 pretraining, 12 for 384).
+        pretrain_img_size: input side of pretraining; sizes the absolute position table.
+        in_channels: input channels.
+        patch_size: side of the patch embedding.
+        mlp_ratio, qkv_bias: block settings.
+        drop_rate, attn_drop_rate: dropout after projections / on attention weights.
+        drop_path_rate: stochastic depth, increasing linearly to this rate over the blocks.
+        use_abs_pos_embed: add a learned absolute position table after the patch embedding
+            (resized bicubically to the input).
+        fit_window_to_map: where a map side is no longer than the window, shrink the window
+            to it and do not shift along it (the classification rule of Swin, timm and
+            torchvision). ``False`` always shifts with padding, as Swin's detection code and
+            mmdet do; the two differ only on such small maps.
+        out_indices, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseBackbone`.
+            Each returned level is layer-normalised by its own ``norm{i}``.
+    """
+
+    def __init__(self, arch='tiny', window_size: int = 7, pretrain_img_size: int = 224,
+                 in_channels: int = 3, patch_size: int = 4, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.1, use_abs_pos_embed: bool = False,
+                 fit_window_to_map: bool = True, out_indices=(0, 1, 2, 3),
+                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
+                 init_cfg=None):
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        settings = self._resolve_arch(arch)
+        embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f'drop_path_rate={drop_path_rate}; valid values are in [0, 1)')
+        if window_size < 1:
+            raise ValueError(f'window_size={window_size}; it must be a positive int')
+        self.depths = tuple(depths)
+        self.patch_size = patch_size
+        self.use_abs_pos_embed = use_abs_pos_embed
+
+        self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size)
+        if use_abs_pos_embed:
+            grid = pretrain_img_size // patch_size
+            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, grid, grid, embed_dims))
+        self.pos_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+
+        channels = [embed_dims * 2**i for i in range(len(depths))]
+        rates = drop_path_rates(drop_path_rate, depths)
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(depths):
+            self.stages.append(SwinStage(
+                channels[max(i - 1, 0)], channels[i], depth, num_heads[i], window_size,
+                downsample=i > 0, drop_paths=rates[i], with_cp=with_cp, mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                fit_window_to_map=fit_window_to_map))
+        strides = [patch_size * 2**i for i in range(len(depths))]
+        # Only the levels that are returned get an output norm (so a classification-style
+        # out_indices=(3,) has exactly the reference model's single final norm).
+        self._setup_out_norms(channels)
+        self._setup_levels(channels, strides)
+
+    def _setup_out_norms(self, channels):
+        num_levels = len(channels)
+        for index in self._requested_out_indices:
+            if -num_levels <= index < num_levels:
+                self.add_module(f'norm{index % num_levels}', nn.LayerNorm(channels[index]))
+
+    @staticmethod
+    def _resolve_arch(arch) -> Dict:
+        if isinstance(arch, str):
+            if arch not in ARCH_SETTINGS:
+                raise ValueError(f'arch={arch!r}; valid values are {sorted(ARCH_SETTINGS)} or a dict '
+                                 'with embed_dims, depths, num_heads')
+            return ARCH_SETTINGS[arch]
+        if isinstance(arch, dict):
+            missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+            if missing:
+                raise ValueError(f'arch dict lacks {sorted(missing)}; it needs embed_dims, depths, num_heads')
+            if len(arch['depths']) != len(arch['num_heads']):
+                raise ValueError(f'arch: depths {arch["depths"]} and num_heads {arch["num_heads"]} '
+                                 'must have the same length')
+            return arch
+        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+
+    # ------------------------------------------------------------------- init
+    def _init_default_weights(self):
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, WindowAttention):
+                trunc_normal_(module.relative_position_bias_table, std=0.02)
+        if self.use_abs_pos_embed:
+            trunc_normal_(self.absolute_pos_embed, std=0.02)
+
+    # ---------------------------------------------------------------- forward
+    def _add_abs_pos_embed(self, x: torch.Tensor) -> torch.Tensor:
+        table = self.absolute_pos_embed
+        if table.shape[1:3] != x.shape[1:3]:
+            table = F.interpolate(table.permute(0, 3, 1, 2), size=x.shape[1:3], mode='bicubic',
+                                  align_corners=False).permute(0, 2, 3, 1)
+        return x + table
+
+    def forward(self, x: torch.Tensor):
+        x = self.patch_embed(x)
+        if self.use_abs_pos_embed:
+            x = self._add_abs_pos_embed(x)
+        x = self.pos_drop(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2).contiguous())
+            if i == self.out_indices[-1]:
+                break
+        return tuple(outs)
+
+    # --------------------------------------------------------------- contract
+    def stem_modules(self):
+        return [self.patch_embed, self.pos_drop]
+
+    def stem_parameters(self):
+        return [self.absolute_pos_embed] if self.use_abs_pos_embed else []
+
+    def level_modules(self, index: int):
+        modules = [self.stages[index]]
+        if hasattr(self, f'norm{index}'):
+            modules.append(getattr(self, f'norm{index}'))
+        return modules
+
+    def num_blocks(self) -> int:
+        return sum(self.depths)
+
+    def _block_depth(self, param_name: str):
+        if param_name.startswith(('patch_embed', 'absolute_pos_embed')):
+            return 0
+        if param_name.startswith('stages.'):
+            parts = param_name.split('.')
+            stage = int(parts[1])
+            before = sum(self.depths[:stage])
+            if parts[2] == 'blocks':
+                return before + int(parts[3]) + 1
+            return before  # the patch merging goes with the block that precedes it
+        return None
+
+
+def _swin(name, arch, window, img_size, params, refs):
+    return Variant(
+        name=name, family='SwinTransformer',
+        cfg=dict(arch=arch, window_size=window, pretrain_img_size=img_size),
+        refs=refs, params=params, paper='Liu et al. 2021, arXiv 2103.14030',
+        test_input=(img_size, img_size) if img_size == 224 else (192, 256),
+        # Square and non-square; every level divisible by the window, where timm (which
+        # shifts before padding) and the official code (which pads first) agree.
+        parity_sizes=((img_size, img_size), (2 * img_size, 3 * img_size)),
+        slow=arch in ('base', 'large'))
+
+
+# params: timm's model with num_classes=0, equal to ours built with out_indices=(3,).
+register_variants([
+    _swin('swin_tiny_patch4_window7_224', 'tiny', 7, 224, 27519354,
+          dict(timm='swin_tiny_patch4_window7_224', torchvision='swin_t', mmdet='SwinTransformer')),
+    _swin('swin_small_patch4_window7_224', 'small', 7, 224, 48837258,
+          dict(timm='swin_small_patch4_window7_224', torchvision='swin_s', mmdet='SwinTransformer')),
+    _swin('swin_base_patch4_window7_224', 'base', 7, 224, 86743224,
+          dict(timm='swin_base_patch4_window7_224', torchvision='swin_b', mmdet='SwinTransformer')),
+    _swin('swin_base_patch4_window12_384', 'base', 12, 384, 86878584,
+          dict(timm='swin_base_patch4_window12_384', mmdet='SwinTransformer')),
+    _swin('swin_large_patch4_window7_224', 'large', 7, 224, 194995476,
+          dict(timm='swin_large_patch4_window7_224', mmdet='SwinTransformer')),
+    _swin('swin_large_patch4_window12_384', 'large', 12, 384, 195198516,
+          dict(timm='swin_large_patch4_window12_384', mmdet='SwinTransformer')),
+])

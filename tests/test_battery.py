@@ -1,0 +1,215 @@
+"""The registry-wide battery (DESIGN.md section 7): every zoo row gets every check.
+
+A family is covered by adding zoo rows (and, for weight parity, an entry in parity_refs.py).
+Heavy variants are marked slow and run with `make test-all`.
+"""
+import copy
+import math
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmbackbones
+from mmbackbones.weights import convert
+from mmbackbones.zoo import get_variant, list_variants
+
+from .parity_refs import (REFERENCE_BUILDERS, REFERENCE_FEATURES, feature_mismatch,
+                          randomise_norm_stats)
+
+PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
+
+
+def _params(with_source=False):
+    cases = []
+    for name in list_variants():
+        variant = get_variant(name)
+        marks = [pytest.mark.slow] if variant.slow else []
+        if with_source:
+            for source in variant.refs:
+                if source in REFERENCE_BUILDERS:
+                    cases.append(pytest.param(name, source, marks=marks, id=f'{name}-{source}'))
+        else:
+            cases.append(pytest.param(name, marks=marks, id=name))
+    return cases
+
+
+def _odd_size(variant):
+    h, w = variant.test_input
+    return h - 23, w + 9  # neither side a multiple of 2
+
+
+def _no_drop(variant):
+    """Overrides that make training forwards deterministic (no stochastic depth/dropout)."""
+    return {k: 0.0 for k in ('drop_path_rate', 'drop_rate', 'attn_drop_rate') if k in variant.cfg
+            or k in _init_args(variant)}
+
+
+def _init_args(variant):
+    import inspect
+    cls = mmbackbones.MODELS.get(f'mmbackbones.{variant.family}')
+    return inspect.signature(cls.__init__).parameters
+
+
+@pytest.mark.parametrize('name', _params())
+def test_forward_shapes_follow_out_strides(name):
+    variant = get_variant(name)
+    model = mmbackbones.build_backbone(name).eval()
+    assert len(model.out_channels) == len(model.out_indices) == len(model.out_strides)
+    h, w = _odd_size(variant)
+    with torch.no_grad():
+        feats = model(torch.rand(1, 3, h, w))
+    assert isinstance(feats, tuple) and len(feats) == len(model.out_indices)
+    for feat, channels, stride in zip(feats, model.out_channels, model.out_strides):
+        assert feat.shape == (1, channels, math.ceil(h / stride), math.ceil(w / stride))
+
+
+@pytest.mark.parametrize('name', _params())
+def test_out_indices_are_validated(name):
+    variant = get_variant(name)
+    with torch.device('meta'):
+        model = mmbackbones.build_backbone(name)
+        levels = model.num_levels
+        with pytest.raises(ValueError, match=r'out_indices.*valid indices are 0\.\.'):
+            mmbackbones.build_backbone(name, out_indices=(0, levels))
+        single = mmbackbones.build_backbone(name, out_indices=(levels - 1, ))
+    assert single.out_channels == (model.level_channels[-1], )
+    assert variant.family == type(model).__name__
+
+
+@pytest.mark.parametrize('name', _params())
+def test_parameter_count_matches_reference(name):
+    variant = get_variant(name)
+    with torch.device('meta'):
+        model = mmbackbones.build_backbone(name, out_indices=(-1, ))
+    ours = sum(p.numel() for p in model.parameters())
+    assert ours == variant.params
+    if 'timm' in variant.refs:  # the independent truth the zoo integer came from
+        import timm
+        with torch.device('meta'):
+            ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
+        assert ours == sum(p.numel() for p in ref.parameters())
+
+
+@pytest.mark.parametrize('name,source', _params(with_source=True))
+def test_features_equal_reference_after_conversion(name, source):
+    variant = get_variant(name)
+    key = (variant.family, source)
+    assert key in REFERENCE_FEATURES, f'no feature adapter for {key} in tests/parity_refs.py'
+    torch.manual_seed(0)
+    for size in variant.parity_sizes:
+        ref = REFERENCE_BUILDERS[source](variant.refs[source], size)
+        randomise_norm_stats(ref)
+        model = mmbackbones.build_backbone(name, out_indices=tuple(range(4))
+                                           if 'out_indices' not in variant.cfg else variant.cfg['out_indices'])
+        model.eval()
+        state = convert(ref.state_dict(), name, source)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected, unexpected
+        # Only per-level output norms that the classification reference lacks may be missing.
+        assert all(k.split('.')[0].startswith('norm') for k in missing), missing
+        x = torch.rand(2, 3, *size)
+        with torch.no_grad():
+            ours = model(x)
+            reference = REFERENCE_FEATURES[key](ref, x)
+            reference = [reference[i] for i in model.out_indices]
+        errors = feature_mismatch(ours, reference)
+        assert max(errors) <= PARITY_TOLERANCE, f'{size}: relative errors per level {errors}'
+
+
+def _small_input(variant):
+    h, w = variant.test_input
+    return torch.rand(2, 3, max(h // 2, 64), max(w // 2, 64))
+
+
+@pytest.mark.parametrize('name', _params())
+def test_backward_reaches_every_parameter(name):
+    variant = get_variant(name)
+    model = mmbackbones.build_backbone(name).train()
+    feats = model(_small_input(variant))
+    sum(f.float().mean() for f in feats).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, no_grad
+
+
+def _bn_state(module):
+    return {n: b.clone() for n, b in module.named_buffers() if 'running' in n}
+
+
+@pytest.mark.parametrize('name', _params())
+def test_frozen_stages_stop_gradients_and_statistics(name):
+    variant = get_variant(name)
+    model = mmbackbones.build_backbone(name, frozen_stages=1)
+    model.train()  # freezing must survive train()
+    frozen = list(model.stem_modules()) + model.level_modules(0) + model.level_modules(1)
+    frozen_params = {id(p) for m in frozen for p in m.parameters()} | {
+        id(p) for p in model.stem_parameters()}
+    assert frozen_params
+    for param in model.parameters():
+        assert param.requires_grad == (id(param) not in frozen_params)
+    assert all(not m.training for f in frozen for m in f.modules())
+    before = [_bn_state(m) for m in frozen]
+    feats = model(_small_input(variant))
+    sum(f.mean() for f in feats).backward()
+    for m, stats in zip(frozen, before):
+        for n, b in m.named_buffers():
+            if n in stats:
+                assert torch.equal(stats[n], b), f'{n} changed in a frozen stage'
+    trainable = [p for m in model.level_modules(model.num_levels - 1) for p in m.parameters()]
+    assert trainable and all(p.requires_grad and p.grad is not None for p in trainable)
+    with pytest.raises(ValueError, match='frozen_stages'):
+        mmbackbones.build_backbone(name, frozen_stages=model.num_levels)
+
+
+@pytest.mark.parametrize('name', _params())
+def test_norm_eval_keeps_batchnorm_statistics(name):
+    variant = get_variant(name)
+    model = mmbackbones.build_backbone(name, norm_eval=True).train()
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert all(not m.training for m in norms)
+    before = _bn_state(model)
+    with torch.no_grad():
+        model(_small_input(variant))
+    after = _bn_state(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # Without norm_eval, training updates the statistics (where the family has BatchNorm).
+    plain = mmbackbones.build_backbone(name).train()
+    if norms:
+        stats = _bn_state(plain)
+        with torch.no_grad():
+            plain(_small_input(variant))
+        assert any(not torch.equal(stats[k], v) for k, v in _bn_state(plain).items())
+
+
+@pytest.mark.parametrize('name', _params())
+def test_with_cp_gives_same_outputs_and_gradients(name):
+    variant = get_variant(name)
+    overrides = _no_drop(variant)
+    torch.manual_seed(0)
+    plain = mmbackbones.build_backbone(name, **overrides).train()
+    checkpointed = mmbackbones.build_backbone(name, with_cp=True, **overrides).train()
+    checkpointed.load_state_dict(copy.deepcopy(plain.state_dict()))
+    x = _small_input(variant)
+    outs = []
+    for model in (plain, checkpointed):
+        feats = model(x)
+        sum((f * f).mean() for f in feats).backward()
+        outs.append((feats, {n: p.grad.clone() for n, p in model.named_parameters()}))
+    for a, b in zip(outs[0][0], outs[1][0]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for n, g in outs[0][1].items():
+        torch.testing.assert_close(g, outs[1][1][n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+@pytest.mark.parametrize('name', _params())
+def test_layer_depth_covers_every_parameter_in_forward_order(name):
+    with torch.device('meta'):
+        model = mmbackbones.build_backbone(name)
+    depths = [model.get_layer_depth(n) for n, _ in model.named_parameters()]
+    num_layers = depths[0][1]
+    assert all(n == num_layers for _, n in depths)
+    assert depths[0][0] == 0  # the stem comes first
+    assert all(0 <= d < num_layers for d, _ in depths)
+    ids = [d for d, _ in depths]
+    assert ids == sorted(ids), 'layer ids must not decrease along the network'
+    assert max(ids) == num_layers - 1
