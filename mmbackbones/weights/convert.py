@@ -62,8 +62,8 @@ def _family_of(model_or_family) -> str:
 def detect_source(state_dict, model) -> str:
     """Which registered layout ``state_dict`` is in, for the family of ``model``."""
     own = set(model.state_dict().keys())
-    if own and len(own & set(state_dict)) >= MIN_MATCHED_FRACTION * len(own):
-        return 'mmbackbones'
+    if state_dict and len(own & set(state_dict)) >= MIN_MATCHED_FRACTION * len(state_dict):
+        return 'mmbackbones'  # (almost) every key is one of ours
     family = _family_of(model)
     for (fam, source), (detect, _) in _CONVERTERS.items():
         if fam == family and detect(state_dict):
