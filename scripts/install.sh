@@ -70,7 +70,8 @@ else
 fi
 
 CURRENT="mmbackbones (editable)"
-if $PY -c "import mmbackbones, os, sys; sys.exit(0 if os.path.dirname(mmbackbones.__file__) == os.path.join('$ROOT', 'mmbackbones') else 1)" 2>/dev/null; then
+# Checked from another directory: from the repository root the package imports uninstalled.
+if (cd / && $PY -c "import mmbackbones, os, sys; sys.exit(0 if os.path.dirname(mmbackbones.__file__) == os.path.join('$ROOT', 'mmbackbones') else 1)") 2>/dev/null; then
   step "mmbackbones already installed from $ROOT"
 else
   step "pip install -e ."

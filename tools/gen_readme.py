@@ -1,0 +1,67 @@
+"""Regenerate the README's generated sections from the zoo and the configs.
+
+    python tools/gen_readme.py          # rewrite README.md in place
+    python tools/gen_readme.py --check  # exit 1 if README.md is out of date
+"""
+import argparse
+import glob
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, 'README.md')
+
+
+def config_table() -> str:
+    """One row per top-level config: its header's first line and its 'Expected' line."""
+    lines = ['| config | what | published result to expect |', '|---|---|---|']
+    for path in sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py'))):
+        with open(path) as f:
+            header = []
+            for line in f:
+                if not line.startswith('#'):
+                    break
+                header.append(line[1:].strip())
+        title = header[0] if header else ''
+        expected = next((h.split(':', 1)[1].strip() for h in header
+                         if h.lower().startswith('expected')), '')
+        name = os.path.relpath(path, ROOT)
+        lines.append(f'| [`{name}`]({name}) | {title} | {expected} |')
+    return '\n'.join(lines)
+
+
+def sections():
+    sys.path.insert(0, ROOT)
+    from mmbackbones.zoo import variant_table
+    return {'zoo': variant_table(), 'configs': config_table()}
+
+
+def render(text: str) -> str:
+    for name, body in sections().items():
+        pattern = re.compile(rf'(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)', re.S)
+        if not pattern.search(text):
+            raise SystemExit(f'README.md lacks the markers <!-- {name}:start --> / <!-- {name}:end -->')
+        text = pattern.sub(lambda m: m.group(1) + body + '\n' + m.group(2), text)
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--check', action='store_true', help='only check that README.md is up to date')
+    args = parser.parse_args(argv)
+    with open(README) as f:
+        current = f.read()
+    updated = render(current)
+    if args.check:
+        if updated != current:
+            print('README.md is out of date: run `make readme`', file=sys.stderr)
+            return 1
+        return 0
+    with open(README, 'w') as f:
+        f.write(updated)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
