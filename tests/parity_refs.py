@@ -1,20 +1,63 @@
 # tests/parity_refs.py
+"""Reference implementations for the battery's weight-parity test (tests/test_battery.py)."""
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
 REFERENCE_FEATURES = {}  # (family, source) -> fn(ref_model, x) -> list of 4 NCHW tensors (all levels, our level order), pre-any-our-norm
-REFERENCE_BUILDERS = {}  # source -> fn(ref_name) -> nn.Module in eval mode (default timm: timm.create_model(name, pretrained=False, num_classes=0); torchvision: torchvision.models.get_model(name, weights=None))
+REFERENCE_BUILDERS = {}  # source -> fn(ref_name, size=None) -> nn.Module in eval mode (default timm: timm.create_model(name, pretrained=False, num_classes=0); torchvision: torchvision.models.get_model(name, weights=None))
 
 
-def _build_timm(name):
+def _build_timm(name, size=None):
     import timm
+    if size is not None:
+        try:  # models with a fixed input size (ViT, Swin) are built for the test size
+            return timm.create_model(name, pretrained=False, num_classes=0, img_size=size).eval()
+        except TypeError:  # convnets take no img_size
+            pass
     return timm.create_model(name, pretrained=False, num_classes=0).eval()
 
 
-def _build_torchvision(name):
+def _build_torchvision(name, size=None):
     import torchvision
     return torchvision.models.get_model(name, weights=None).eval()
 
 
 REFERENCE_BUILDERS.setdefault('timm', _build_timm)
 REFERENCE_BUILDERS.setdefault('torchvision', _build_torchvision)
+
+
+def randomise_norm_stats(model: nn.Module, seed: int = 0) -> None:
+    """Non-trivial norm statistics and affine parameters, so that parity also covers the norms
+    (fresh models have mean 0 / var 1 and often zero-initialised last norms)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(t, low, high):
+        t.copy_(torch.rand(t.shape, generator=gen) * (high - low) + low)
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, _BatchNorm) and module.running_mean is not None:
+                uniform(module.running_mean, -0.5, 0.5)
+                uniform(module.running_var, 0.5, 2.0)
+            if isinstance(module, (_BatchNorm, nn.GroupNorm, nn.LayerNorm)) and getattr(
+                    module, 'weight', None) is not None:
+                uniform(module.weight, 0.5, 1.5)
+                if module.bias is not None:
+                    uniform(module.bias, -0.5, 0.5)
+
+
+def feature_mismatch(ours, reference):
+    """Per level: max abs difference / max abs reference value (inf on a shape mismatch)."""
+    assert len(ours) == len(reference), (len(ours), len(reference))
+    errors = []
+    for a, b in zip(ours, reference):
+        if a.shape != b.shape:
+            errors.append(float('inf'))
+            continue
+        scale = b.abs().max().clamp_min(1e-6)
+        errors.append(((a.float() - b.float()).abs().max() / scale).item())
+    return errors
 
 
 # ------------------------------------------------------------------ ResNet family

@@ -1,4 +1,9 @@
+from .checkpoint import checkpoint_module
 from .drop_path import DropPath
 from .mlp import Mlp
+from .norm_act import build_act, build_norm
+from .shortcut import projection_shortcut
+from .split_attention import SplitAttention
 
-__all__ = ['DropPath', 'Mlp']
+__all__ = ['DropPath', 'Mlp', 'SplitAttention', 'build_act', 'build_norm', 'checkpoint_module',
+           'projection_shortcut']

@@ -1,0 +1,130 @@
+"""Res2Net (Gao et al. 2021, arXiv 1904.01169).
+
+The bottleneck's 3x3 conv is replaced by ``scales`` groups of ``width`` channels: split ``i``
+goes through its own 3x3 conv after adding the previous split's output, so one block mixes
+receptive fields of several sizes. The last split skips the convs. The stem, the shortcut and
+the stage layout are ResNet's; ``res2net50d``/``res2net101d`` (mmdet's ``Res2Net``) use the v1d
+deep stem and average-pool shortcut.
+"""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from mmbackbones.registry import MODELS
+from mmbackbones.zoo import Variant, register_variants
+
+from ..layers import DropPath, build_act, build_norm
+from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, check_choice, split_strides
+
+__all__ = ['Bottle2neck', 'Res2Net']
+
+SPLIT_POOLS = ('always', 'strided')
+
+
+class Bottle2neck(nn.Module):
+    """Res2Net bottleneck: 1x1 to ``width * scales``, hierarchical 3x3 convs, 1x1 expand by 4.
+
+    In the first block of a stage (the one with the projection shortcut) the splits are not
+    chained, and the conv-free last split is 3x3 average-pooled with the block's stride.
+    ``split_pool='always'`` pools it also at stride 1 (official Res2Net, timm);
+    ``'strided'`` only when the block downsamples (mmdet, mmseg).
+    """
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, dilation: int = 1,
+                 first_dilation: Optional[int] = None, downsample: Optional[nn.Module] = None,
+                 style: str = 'pytorch', groups: int = 1, base_width: int = 26, scales: int = 4,
+                 split_pool: str = 'always', norm_cfg=DEFAULT_NORM, act_cfg=DEFAULT_ACT,
+                 drop_path: float = 0.0):
+        super().__init__()
+        width = int(math.floor(planes * base_width / 64)) * groups
+        out_channels = planes * self.expansion
+        first_dilation = first_dilation or dilation
+        conv1_stride, conv2_stride = split_strides(style, stride)
+        self.width = width
+        self.stage_first = downsample is not None
+        self.conv1 = nn.Conv2d(in_channels, width * scales, 1, conv1_stride, bias=False)
+        self.bn1 = build_norm(norm_cfg, width * scales)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(width, width, 3, conv2_stride, padding=first_dilation,
+                      dilation=first_dilation, groups=groups, bias=False)
+            for _ in range(scales - 1))
+        self.bns = nn.ModuleList(build_norm(norm_cfg, width) for _ in range(scales - 1))
+        self.acts = nn.ModuleList(build_act(act_cfg) for _ in range(scales))
+        pool_last = self.stage_first and (conv2_stride > 1 or split_pool == 'always')
+        self.pool = nn.AvgPool2d(3, conv2_stride, padding=1) if pool_last else None
+        self.conv3 = nn.Conv2d(width * scales, out_channels, 1, bias=False)
+        self.bn3 = build_norm(norm_cfg, out_channels)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.downsample = downsample
+        self.act3 = build_act(act_cfg)
+
+    def last_norm(self) -> nn.Module:
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        splits = torch.split(self.acts[0](self.bn1(self.conv1(x))), self.width, dim=1)
+        outs, sp = [], None
+        for index, (conv, norm, act) in enumerate(zip(self.convs, self.bns, self.acts[1:])):
+            # chained (split i sees split i-1's output) except in a stage's first block
+            sp = splits[index] if sp is None or self.stage_first else sp + splits[index]
+            sp = act(norm(conv(sp)))
+            outs.append(sp)
+        outs.append(splits[-1] if self.pool is None else self.pool(splits[-1]))
+        out = self.bn3(self.conv3(torch.cat(outs, dim=1)))
+        return self.act3(self.drop_path(out) + shortcut)
+
+
+@MODELS.register_module()
+class Res2Net(ResNet):
+    """Res2Net; arguments as :class:`ResNet` plus
+
+    Args:
+        scales: number of splits (``s`` in ``26w_4s``), at least 2.
+        base_width: channels per split at 64 planes (``w`` in ``26w_4s``).
+        split_pool: see :class:`Bottle2neck`; ``'strided'`` reproduces mmdet/mmseg's Res2Net.
+    """
+    arch_settings = {
+        50: (Bottle2neck, (3, 4, 6, 3)),
+        101: (Bottle2neck, (3, 4, 23, 3)),
+        152: (Bottle2neck, (3, 8, 36, 3)),
+    }
+
+    def __init__(self, depth: int = 50, scales: int = 4, base_width: int = 26,
+                 split_pool: str = 'always', **kwargs):
+        if not isinstance(scales, int) or scales < 2:
+            raise ValueError(f'scales={scales!r}; valid values are integers >= 2')
+        check_choice('split_pool', split_pool, SPLIT_POOLS)
+        super().__init__(depth=depth, base_width=base_width,
+                         block_args=dict(scales=scales, split_pool=split_pool), **kwargs)
+
+
+# ----------------------------------------------------------------------------------- zoo
+_GAO = 'Gao et al. 2021, arXiv 1904.01169'
+_V1D = dict(stem_type='deep', stem_channels=64, avg_down=True)
+
+
+# The default test run covers each code path once; the other rows run with `-m slow`.
+_DEFAULT_RUN = {'res2net50_26w_4s', 'res2net50d'}
+
+
+def _row(name, cfg, params):
+    return Variant(name=name, family='Res2Net', cfg=cfg, refs={'timm': name}, params=params,
+                   paper=_GAO, test_input=(128, 160), parity_sizes=((128, 160), (97, 131)),
+                   slow=name not in _DEFAULT_RUN)
+
+
+register_variants([
+    _row('res2net50_26w_4s', dict(depth=50, scales=4, base_width=26), 23650120),
+    _row('res2net50_26w_6s', dict(depth=50, scales=6, base_width=26), 35002448),
+    _row('res2net50_26w_8s', dict(depth=50, scales=8, base_width=26), 46354776),
+    _row('res2net50_14w_8s', dict(depth=50, scales=8, base_width=14), 23010816),
+    _row('res2net50_48w_2s', dict(depth=50, scales=2, base_width=48), 23238304),
+    _row('res2next50', dict(depth=50, scales=4, base_width=4, groups=8), 22622464),
+    _row('res2net50d', dict(depth=50, scales=4, base_width=26, **_V1D), 23669352),
+    _row('res2net101_26w_4s', dict(depth=101, scales=4, base_width=26), 43157688),
+    _row('res2net101d', dict(depth=101, scales=4, base_width=26, **_V1D), 43176920),
+])

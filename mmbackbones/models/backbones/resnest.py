@@ -1,0 +1,131 @@
+"""ResNeSt (Zhang et al. 2022, arXiv 2004.08955).
+
+A ResNet-D (deep stem, average-pool shortcut) whose bottleneck 3x3 conv is a split-attention
+conv (:class:`~mmbackbones.models.layers.SplitAttention`: ``radix`` splits weighted by a
+softmax attention). In a strided block the stride moves out of the conv into a 3x3 average
+pool ("avd"), after the attention conv (``avd_first=False``) or before it.
+
+Unlike timm and mmdet, the attention's BatchNorm also trains with a batch of one image (see
+``SplitAttention._norm_pooled``); eval-mode outputs are identical to theirs.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from mmbackbones.registry import MODELS
+from mmbackbones.zoo import Variant, register_variants
+
+from ..layers import DropPath, SplitAttention, build_act, build_norm
+from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, split_strides
+
+__all__ = ['ResNeStBottleneck', 'ResNeSt']
+
+
+class ResNeStBottleneck(nn.Module):
+    """1x1 reduce, split-attention 3x3 (+ average pool for the stride), 1x1 expand by 4."""
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, dilation: int = 1,
+                 first_dilation: Optional[int] = None, downsample: Optional[nn.Module] = None,
+                 style: str = 'pytorch', groups: int = 1, base_width: int = 64, radix: int = 2,
+                 reduction_factor: int = 4, avd: bool = True, avd_first: bool = False,
+                 norm_cfg=DEFAULT_NORM, act_cfg=DEFAULT_ACT, drop_path: float = 0.0):
+        super().__init__()
+        width = int(planes * base_width / 64) * groups
+        out_channels = planes * self.expansion
+        first_dilation = first_dilation or dilation
+        conv1_stride, conv2_stride = split_strides(style, stride)
+        pool_stride = conv2_stride if avd and conv2_stride > 1 else 0
+        self.conv1 = nn.Conv2d(in_channels, width, 1, conv1_stride, bias=False)
+        self.bn1 = build_norm(norm_cfg, width)
+        self.act1 = build_act(act_cfg)
+        self.avd_first = (nn.AvgPool2d(3, pool_stride, padding=1)
+                          if pool_stride and avd_first else None)
+        self.conv2 = SplitAttention(width, width, 3, stride=1 if pool_stride else conv2_stride,
+                                    dilation=first_dilation, groups=groups, radix=radix,
+                                    reduction_factor=reduction_factor, norm_cfg=norm_cfg,
+                                    act_cfg=act_cfg)
+        self.avd_last = (nn.AvgPool2d(3, pool_stride, padding=1)
+                         if pool_stride and not avd_first else None)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = build_norm(norm_cfg, out_channels)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.downsample = downsample
+        self.act3 = build_act(act_cfg)
+
+    def last_norm(self) -> nn.Module:
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.act1(self.bn1(self.conv1(x)))
+        if self.avd_first is not None:
+            out = self.avd_first(out)
+        out = self.conv2(out)
+        if self.avd_last is not None:
+            out = self.avd_last(out)
+        out = self.bn3(self.conv3(out))
+        return self.act3(self.drop_path(out) + shortcut)
+
+
+@MODELS.register_module()
+class ResNeSt(ResNet):
+    """ResNeSt; arguments as :class:`ResNet` (defaults: deep stem, ``avg_down=True``) plus
+
+    Args:
+        radix: splits per cardinal group (1 gives sigmoid gating).
+        reduction_factor: width reduction of the attention MLP (at least 32 channels).
+        avd: move a block's stride into a 3x3 average pool.
+        avd_first: put that pool before the split-attention conv instead of after it.
+    """
+    arch_settings = {
+        14: (ResNeStBottleneck, (1, 1, 1, 1)),
+        26: (ResNeStBottleneck, (2, 2, 2, 2)),
+        50: (ResNeStBottleneck, (3, 4, 6, 3)),
+        101: (ResNeStBottleneck, (3, 4, 23, 3)),
+        152: (ResNeStBottleneck, (3, 8, 36, 3)),
+        200: (ResNeStBottleneck, (3, 24, 36, 3)),
+        269: (ResNeStBottleneck, (3, 30, 48, 8)),
+    }
+
+    def __init__(self, depth: int = 50, radix: int = 2, reduction_factor: int = 4,
+                 avd: bool = True, avd_first: bool = False, stem_type: str = 'deep',
+                 stem_channels: int = 64, avg_down: bool = True, **kwargs):
+        if not isinstance(radix, int) or radix < 1:
+            raise ValueError(f'radix={radix!r}; valid values are integers >= 1')
+        if not isinstance(reduction_factor, int) or reduction_factor < 1:
+            raise ValueError(f'reduction_factor={reduction_factor!r}; '
+                             'valid values are integers >= 1')
+        super().__init__(depth=depth, stem_type=stem_type, stem_channels=stem_channels,
+                         avg_down=avg_down,
+                         block_args=dict(radix=radix, reduction_factor=reduction_factor, avd=avd,
+                                         avd_first=avd_first), **kwargs)
+
+
+# ----------------------------------------------------------------------------------- zoo
+_ZHANG = 'Zhang et al. 2022, arXiv 2004.08955'
+
+
+# The default test run covers each code path once; the other rows run with `-m slow`.
+_DEFAULT_RUN = {'resnest14d', 'resnest50d_1s4x24d'}
+
+
+def _row(name, cfg, params):
+    return Variant(name=name, family='ResNeSt', cfg=cfg, refs={'timm': name}, params=params,
+                   paper=_ZHANG, test_input=(128, 160),
+                   parity_sizes=((128, 160), (97, 131)), slow=name not in _DEFAULT_RUN)
+
+
+register_variants([
+    _row('resnest14d', dict(depth=14), 8562688),
+    _row('resnest26d', dict(depth=26), 15020448),
+    _row('resnest50d', dict(depth=50), 25434240),
+    _row('resnest50d_4s2x40d', dict(depth=50, radix=4, groups=2, base_width=40, avd_first=True),
+         28368592),
+    _row('resnest50d_1s4x24d', dict(depth=50, radix=1, groups=4, base_width=24, avd_first=True),
+         23628000),
+    _row('resnest101e', dict(depth=101, stem_channels=128), 46226016),
+    _row('resnest200e', dict(depth=200, stem_channels=128), 68152544),
+    _row('resnest269e', dict(depth=269, stem_channels=128), 108880480),
+])

@@ -1,0 +1,53 @@
+"""Norm and activation layers from mmcv-style configs (``dict(type='BN')``, ``dict(type='ReLU')``).
+
+mmcv's builders are used so that every norm and activation registered with OpenMMLab works
+(``SyncBN``, ``GN``, ``MMSyncBN``, ``GELU``, ...). mmcv is imported lazily: ``import mmbackbones``
+must stay cheap, and plain BN / ReLU models still build where mmcv is not installed.
+"""
+from typing import Optional
+
+import torch.nn as nn
+
+
+def build_norm(norm_cfg: Optional[dict], num_features: int) -> nn.Module:
+    """The norm layer of ``norm_cfg`` over ``num_features`` channels (``None``: identity)."""
+    if norm_cfg is None:
+        return nn.Identity()
+    try:
+        from mmcv.cnn import build_norm_layer
+    except ImportError:
+        return _torch_norm(norm_cfg, num_features)
+    return build_norm_layer(norm_cfg, num_features)[1]
+
+
+def build_act(act_cfg: Optional[dict]) -> nn.Module:
+    """The activation of ``act_cfg`` (``None``: identity)."""
+    if act_cfg is None:
+        return nn.Identity()
+    try:
+        from mmcv.cnn import build_activation_layer
+    except ImportError:
+        return _torch_act(act_cfg)
+    return build_activation_layer(act_cfg)
+
+
+def _torch_norm(norm_cfg: dict, num_features: int) -> nn.Module:
+    cfg = dict(norm_cfg)
+    norm_type = cfg.pop('type')
+    requires_grad = cfg.pop('requires_grad', True)
+    if norm_type != 'BN':
+        raise ImportError(f'norm_cfg type {norm_type!r} needs mmcv (pip install mmcv); '
+                          "without it only type='BN' is available")
+    layer = nn.BatchNorm2d(num_features, **cfg)
+    for param in layer.parameters():
+        param.requires_grad = requires_grad
+    return layer
+
+
+def _torch_act(act_cfg: dict) -> nn.Module:
+    cfg = dict(act_cfg)
+    act_type = cfg.pop('type')
+    if act_type != 'ReLU':
+        raise ImportError(f'act_cfg type {act_type!r} needs mmcv (pip install mmcv); '
+                          "without it only type='ReLU' is available")
+    return nn.ReLU(**cfg)

@@ -1,0 +1,21 @@
+import torch.nn as nn
+
+from .norm_act import build_norm
+
+
+def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,
+                        avg_down: bool = False, norm_cfg=dict(type='BN')) -> nn.Sequential:
+    """Projection shortcut of a residual block whose stride or width changes.
+
+    ``avg_down=False``: strided 1x1 conv + norm (ResNet v1b). ``avg_down=True``: 2x2 average
+    pool, then a 1x1 conv + norm (ResNet-D, Bag of Tricks): the strided 1x1 conv would drop
+    three quarters of the positions. The pool slot is kept (as identity) at stride 1 so that
+    parameter keys do not depend on the stride, as in timm and mmdet.
+    """
+    conv = nn.Conv2d(in_channels, out_channels, 1, stride=1 if avg_down else stride, bias=False)
+    norm = build_norm(norm_cfg, out_channels)
+    if not avg_down:
+        return nn.Sequential(conv, norm)
+    pool = (nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
+            if stride > 1 else nn.Identity())
+    return nn.Sequential(pool, conv, norm)

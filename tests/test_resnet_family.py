@@ -1,0 +1,324 @@
+"""ResNet, ResNeXt, Res2Net and ResNeSt beyond the registry-wide battery.
+
+Truths are mmdet/mmseg's and timm's implementations (random weights, converted), never our own
+recorded outputs.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmbackbones
+from mmbackbones.registry import MODELS
+from mmbackbones.weights import convert, detect_source
+
+from .parity_refs import feature_mismatch, randomise_norm_stats
+
+TOLERANCE = 1e-4  # max abs difference / reference feature scale
+SIZES = ((64, 96), (67, 45))  # the second is odd in both sides
+
+
+def _ours(type_name, **cfg):
+    return MODELS.build(dict(type=f'mmbackbones.{type_name}', **cfg))
+
+
+def _assert_same_features(ours, reference_forward, sizes=SIZES):
+    ours.eval()
+    for size in sizes:
+        x = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            errors = feature_mismatch(ours(x), list(reference_forward(x)))
+        assert max(errors) <= TOLERANCE, f'{size}: relative errors per level {errors}'
+
+
+# ------------------------------------------------------------------------ mmdet / mmseg
+MMDET_CASES = {
+    # id: (mmdet class, mmdet kwargs, our class, our kwargs)
+    'resnet18': ('ResNet', dict(depth=18), 'ResNet', dict(depth=18)),
+    'resnet50-caffe': ('ResNet', dict(depth=50, style='caffe'),
+                       'ResNet', dict(depth=50, style='caffe')),
+    'resnet50-gn': ('ResNet', dict(depth=50, norm_cfg=dict(type='GN', num_groups=32)),
+                    'ResNet', dict(depth=50, norm_cfg=dict(type='GN', num_groups=32))),
+    'resnet50v1d': ('ResNetV1d', dict(depth=50),
+                    'ResNet', dict(depth=50, stem_type='deep', avg_down=True)),
+    'resnext50-32x4d': ('ResNeXt', dict(depth=50, groups=32, base_width=4),
+                        'ResNeXt', dict(depth=50, groups=32, base_width=4)),
+    'res2net50-v1d-26w4s': ('Res2Net', dict(depth=50, scales=4, base_width=26),
+                            'Res2Net', dict(depth=50, scales=4, base_width=26, stem_type='deep',
+                                            avg_down=True, split_pool='strided')),
+    'resnest50': ('ResNeSt', dict(depth=50, stem_channels=64, radix=2, reduction_factor=4,
+                                  avg_down_stride=True),
+                  'ResNeSt', dict(depth=50)),
+}
+
+
+def _mmdet_backbone(name, **kwargs):
+    pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
+    import mmdet.models.backbones as backbones
+    torch.manual_seed(0)
+    model = getattr(backbones, name)(**kwargs)
+    randomise_norm_stats(model)
+    model.eval()  # mmdet's train() returns None
+    return model
+
+
+@pytest.mark.parametrize('case', sorted(MMDET_CASES))
+def test_features_equal_mmdet_after_conversion(case):
+    mmdet_name, mmdet_kwargs, our_name, our_kwargs = MMDET_CASES[case]
+    reference = _mmdet_backbone(mmdet_name, **mmdet_kwargs)
+    ours = _ours(our_name, **our_kwargs)
+    state = convert(reference.state_dict(), ours, 'mmdet')
+    ours.load_state_dict(state, strict=True)
+    _assert_same_features(ours, reference)
+
+
+def test_res2net_split_pool_is_what_separates_mmdet_from_timm():
+    """mmdet skips the stride-1 pool of layer1's first block; the default follows timm."""
+    reference = _mmdet_backbone('Res2Net', depth=50)
+    state = convert(reference.state_dict(), _ours('Res2Net', depth=50, stem_type='deep',
+                                                  avg_down=True), 'mmdet')
+    timm_like = _ours('Res2Net', depth=50, stem_type='deep', avg_down=True).eval()
+    timm_like.load_state_dict(state)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        errors = feature_mismatch(timm_like(x), reference(x))
+    assert errors[0] > 1e-3  # so split_pool='strided' is needed for mmdet's checkpoints
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'convert.detect_source takes a checkpoint as our own layout once 90% of its keys are ours; '
+    "mmdet's deep stem (stem.*) is only ~6% of a ResNet-50-D, so the stem would stay random. "
+    'Choosing the layout whose conversion fills most of the backbone fixes it.'))
+def test_mmdet_deep_stem_is_detected_and_detector_checkpoints_load(tmp_path):
+    reference = _mmdet_backbone('ResNetV1d', depth=50)
+    ours = _ours('ResNet', depth=50, stem_type='deep', avg_down=True,
+                 init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'det.pth')))
+    assert detect_source(reference.state_dict(), ours) == 'mmdet'
+    # A detector checkpoint: backbone under 'backbone.', plus neck weights, in 'state_dict'.
+    state = {f'backbone.{k}': v for k, v in reference.state_dict().items()}
+    state['neck.lateral_convs.0.conv.weight'] = torch.zeros(1)
+    torch.save({'meta': {}, 'state_dict': state}, tmp_path / 'det.pth')
+    ours.init_weights()
+    _assert_same_features(ours, reference, sizes=SIZES[:1])
+
+
+def test_mmseg_dilated_resnet_v1c_d8():
+    pytest.importorskip('mmcv.ops', reason='mmseg needs mmcv with compiled ops')
+    from mmseg.models.backbones import ResNetV1c
+    torch.manual_seed(0)
+    reference = ResNetV1c(depth=50, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
+                          contract_dilation=True)
+    randomise_norm_stats(reference)
+    reference.eval()  # (mmseg's train() returns None)
+    ours = _ours('ResNet', depth=50, stem_type='deep', strides=(1, 2, 1, 1),
+                 dilations=(1, 1, 2, 4))
+    ours.load_state_dict(convert(reference.state_dict(), ours, 'mmseg'), strict=True)
+    _assert_same_features(ours, reference)
+
+
+@pytest.mark.slow
+def test_mmseg_dilated_resnest_d8():
+    pytest.importorskip('mmcv.ops', reason='mmseg needs mmcv with compiled ops')
+    from mmseg.models.backbones import ResNeSt
+    torch.manual_seed(0)
+    reference = ResNeSt(depth=50, stem_channels=64, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
+                        contract_dilation=True)
+    randomise_norm_stats(reference)
+    reference.eval()
+    ours = _ours('ResNeSt', depth=50, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
+    ours.load_state_dict(convert(reference.state_dict(), ours, 'mmseg'), strict=True)
+    _assert_same_features(ours, reference)
+
+
+# ------------------------------------------------------------------------------ dilation
+@pytest.mark.parametrize('depth', [18, 50])
+def test_d8_reports_real_output_strides_and_matches_timm(depth):
+    import timm
+    ours = _ours('ResNet', depth=depth, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
+    assert ours.out_strides == (4, 8, 8, 8)
+    torch.manual_seed(0)
+    reference = timm.create_model(f'resnet{depth}', pretrained=False, num_classes=0,
+                                  output_stride=8)
+    randomise_norm_stats(reference)
+    reference.eval()
+    ours.load_state_dict(convert(reference.state_dict(), ours, 'timm'), strict=True)
+    h, w = SIZES[1]
+    with torch.no_grad():
+        feats = ours.eval()(torch.randn(1, 3, h, w))
+    for feat, stride in zip(feats, ours.out_strides):
+        assert feat.shape[-2:] == (math.ceil(h / stride), math.ceil(w / stride))
+    _assert_same_features(ours, lambda x: reference.forward_intermediates(
+        x, indices=[1, 2, 3, 4], intermediates_only=True))
+
+
+def test_d16_strides():
+    ours = _ours('ResNet', depth=18, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2),
+                 out_indices=(1, 3))
+    assert ours.out_strides == (8, 16) and ours.level_strides == (4, 8, 16, 16)
+
+
+# ---------------------------------------------------------------------------- style
+def test_caffe_style_moves_the_stride_to_the_first_1x1_conv():
+    pytorch = _ours('ResNet', depth=50)
+    caffe = _ours('ResNet', depth=50, style='caffe')
+    for model, conv1_stride, conv2_stride in ((pytorch, 1, 2), (caffe, 2, 1)):
+        block = model.layer2[0]
+        assert block.conv1.stride == (conv1_stride, ) * 2
+        assert block.conv2.stride == (conv2_stride, ) * 2
+        assert block.downsample[0].stride == (2, 2)
+    assert caffe.out_strides == pytorch.out_strides
+    caffe.load_state_dict(pytorch.state_dict())  # same parameters, different function
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = pytorch.eval()(x), caffe.eval()(x)
+    assert all(p.shape == q.shape for p, q in zip(a, b))
+    assert not torch.allclose(a[1], b[1])
+
+
+# ------------------------------------------------------------------- ResNeSt, batch of one
+def _timm_resnest14d():
+    import timm
+    torch.manual_seed(0)
+    reference = timm.create_model('resnest14d', pretrained=False, num_classes=0)
+    randomise_norm_stats(reference)
+    return reference
+
+
+def _attention_norms(model):
+    return [m.conv2.bn1 for m in model.modules() if hasattr(m, 'avd_last')]
+
+
+def test_resnest_trains_with_batch_of_one():
+    reference = _timm_resnest14d()
+    ours = mmbackbones.build_backbone('resnest14d')
+    ours.load_state_dict(convert(reference.state_dict(), ours, 'timm'))
+    ours.train()
+    attention_stats = [(n.running_mean.clone(), n.running_var.clone())
+                       for n in _attention_norms(ours)]
+    stem_mean = ours.bn1.running_mean.clone()
+    x = torch.randn(1, 3, 64, 80)
+    feats = ours(x)
+    sum(f.mean() for f in feats).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters())
+    # A single pooled value per channel carries no batch statistics: those stay as they were,
+    # while every other norm trains as usual.
+    for norm, (mean, var) in zip(_attention_norms(ours), attention_stats):
+        assert torch.equal(norm.running_mean, mean) and torch.equal(norm.running_var, var)
+    assert not torch.equal(ours.bn1.running_mean, stem_mean)
+    # Truth: timm in train mode with only the attention norms switched to eval mode.
+    for norm in _attention_norms(reference):
+        norm.eval()
+    with torch.no_grad():
+        expected = reference.forward_intermediates(x, indices=[1, 2, 3, 4],
+                                                   intermediates_only=True)
+    assert max(feature_mismatch([f.detach() for f in feats], expected)) <= TOLERANCE
+
+
+def test_resnest_batch_of_two_trains_exactly_like_timm():
+    reference = _timm_resnest14d().train()
+    ours = mmbackbones.build_backbone('resnest14d')
+    ours.load_state_dict(convert(reference.state_dict(), ours, 'timm'))
+    ours.train()
+    x = torch.randn(2, 3, 64, 80)
+    with torch.no_grad():
+        errors = feature_mismatch(ours(x), reference.forward_intermediates(
+            x, indices=[1, 2, 3, 4], intermediates_only=True))
+    assert max(errors) <= TOLERANCE
+    for a, b in zip(_attention_norms(ours), _attention_norms(reference)):
+        torch.testing.assert_close(a.running_var, b.running_var)
+
+
+# -------------------------------------------------------------------- other behaviour
+def test_with_cp_keeps_batchnorm_statistics_of_a_single_pass():
+    torch.manual_seed(0)
+    plain = _ours('ResNet', depth=18).train()
+    checkpointed = _ours('ResNet', depth=18, with_cp=True).train()
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    for model in (plain, checkpointed):
+        sum(f.mean() for f in model(x)).backward()
+    for (name, a), b in zip(plain.named_buffers(), checkpointed.buffers()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_default_init_zeroes_last_norm_of_every_block():
+    model = _ours('ResNet', depth=50)
+    model.init_weights()
+    blocks = [b for i in range(4) for b in getattr(model, f'layer{i + 1}')]
+    assert all(torch.count_nonzero(b.bn3.weight) == 0 for b in blocks)
+    assert torch.all(model.bn1.weight == 1)
+    off = _ours('ResNet', depth=18, zero_init_residual=False)
+    off.init_weights()
+    assert torch.all(off.layer1[0].bn2.weight == 1)
+
+
+def test_pretrained_timm_file(tmp_path):
+    import timm
+    torch.manual_seed(0)
+    reference = timm.create_model('resnet18', pretrained=False, num_classes=10)
+    randomise_norm_stats(reference)
+    torch.save(reference.state_dict(), tmp_path / 'r18.pth')  # with its fc head
+    ours = mmbackbones.build_backbone(
+        'resnet18', init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'r18.pth')))
+    ours.init_weights()
+    reference.eval()
+    _assert_same_features(ours, lambda x: reference.forward_intermediates(
+        x, indices=[1, 2, 3, 4], intermediates_only=True), sizes=SIZES[:1])
+
+
+def test_syncbn_and_other_norms_build_through_mmcv():
+    pytest.importorskip('mmcv.cnn')
+    model = _ours('ResNeSt', depth=14, norm_cfg=dict(type='SyncBN'))
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
+    with torch.no_grad():  # SyncBN runs as BN in eval mode, without a process group
+        model.eval()(torch.randn(1, 3, 64, 64))
+    frozen = _ours('ResNet', depth=18, norm_cfg=dict(type='BN', requires_grad=False))
+    assert not any(p.requires_grad for p in frozen.bn1.parameters())
+    gelu = _ours('ResNet', depth=18, act_cfg=dict(type='GELU'))
+    assert isinstance(gelu.layer1[0].act1, nn.GELU)
+
+
+def test_layer_depth_numbers_stem_and_blocks_in_forward_order():
+    with torch.device('meta'):
+        model = _ours('ResNet', depth=50)
+    num_layers = 16 + 2
+    assert model.get_layer_depth('conv1.weight') == (0, num_layers)
+    assert model.get_layer_depth('backbone.bn1.bias', prefix='backbone.') == (0, num_layers)
+    assert model.get_layer_depth('layer1.0.conv1.weight') == (1, num_layers)
+    assert model.get_layer_depth('layer2.0.downsample.0.weight') == (4, num_layers)
+    assert model.get_layer_depth('layer4.2.bn3.weight') == (16, num_layers)
+
+
+def test_drop_path_is_linear_over_blocks():
+    model = _ours('ResNet', depth=18, drop_path_rate=0.3)
+    rates = [getattr(b.drop_path, 'drop_prob', 0.0) for i in range(4)
+             for b in getattr(model, f'layer{i + 1}')]
+    assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.3)
+    assert rates == sorted(rates)
+
+
+# -------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize('type_name,kwargs,argument', [
+    ('ResNet', dict(depth=42), 'depth'),
+    ('ResNeXt', dict(depth=18), 'depth'),
+    ('Res2Net', dict(depth=34), 'depth'),
+    ('ResNeSt', dict(depth=51), 'depth'),
+    ('ResNet', dict(style='tf'), 'style'),
+    ('ResNet', dict(stem_type='wide'), 'stem_type'),
+    ('ResNet', dict(strides=(1, 2, 2)), 'strides'),
+    ('ResNet', dict(dilations=(1, 1, 0, 1)), 'dilations'),
+    ('ResNet', dict(depth=18, groups=32, base_width=4), 'groups'),
+    ('ResNet', dict(out_indices=(4, )), 'out_indices'),
+    ('ResNet', dict(frozen_stages=4), 'frozen_stages'),
+    ('Res2Net', dict(scales=1), 'scales'),
+    ('Res2Net', dict(split_pool='never'), 'split_pool'),
+    ('ResNeSt', dict(radix=0), 'radix'),
+])
+def test_invalid_arguments_name_argument_and_valid_values(type_name, kwargs, argument):
+    with torch.device('meta'), pytest.raises(ValueError, match=argument) as info:
+        _ours(type_name, **kwargs)
+    if argument in ('depth', 'style', 'stem_type', 'split_pool'):
+        assert 'valid values' in str(info.value)
