@@ -1,0 +1,1 @@
+"""Training helpers. Not imported by ``import mmbackbones`` (it stays cheap)."""

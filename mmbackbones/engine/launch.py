@@ -1,0 +1,264 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share.
+
+Loading a config with clear messages, registering the mmdet or mmseg modules its
+``default_scope`` names, adapting it to the machine (gloo and plain BatchNorm without a GPU)
+and checking, before a runner is built, that the data the config reads exists.
+"""
+import argparse
+import difflib
+import glob
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, ConfigDict, DictAction
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SCOPES = ('mmdet', 'mmseg')
+
+
+class UsageError(Exception):
+    """Bad input from the command line or the config; the tools print it and exit 2."""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset the config reads is not where the config expects it."""
+
+
+class CfgOptionsAction(DictAction):
+    """``--cfg-options KEY=VALUE ...`` with a clear message for malformed pairs."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        example = ('e.g. --cfg-options train_cfg.max_iters=100 '
+                   'model.backbone.depths=[2,2,6,2] optim_wrapper.optimizer.lr=1e-4')
+        for item in values:
+            key, sep, value = item.partition('=')
+            if not sep or not key.strip():
+                parser.error(f'{option_string}: {item!r} is not a KEY=VALUE pair ({example})')
+            if not value.strip():
+                parser.error(f'{option_string}: {item!r} has no value after "=" ({example})')
+            if any(ch.isspace() for ch in key) or key.startswith('.') or key.endswith('.') \
+                    or '..' in key:
+                parser.error(f'{option_string}: {key!r} is not a valid dotted key ({example})')
+            try:
+                DictAction._parse_iterable(value)
+            except Exception as err:  # unbalanced brackets and the like
+                parser.error(f'{option_string}: cannot parse the value of {item!r}: '
+                             f'{err or type(err).__name__} ({example})')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_common_args(parser: argparse.ArgumentParser):
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher (pytorch: torchrun)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def _config_suggestions(path):
+    candidates = [osp.relpath(p, REPO_ROOT) for p in
+                  glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+                  if '_base_' not in p]
+    close = difflib.get_close_matches(path, candidates, n=3, cutoff=0.4)
+    if not close:
+        close = difflib.get_close_matches(osp.basename(path), [osp.basename(c) for c in
+                                                               candidates], n=3, cutoff=0.4)
+        close = [c for c in candidates if osp.basename(c) in close]
+    return close
+
+
+def load_config(path, cfg_options=None):
+    """``Config.fromfile`` with a helpful message for a missing file and unknown keys."""
+    if not osp.isfile(path):
+        hint = _config_suggestions(path)
+        more = f' Did you mean: {", ".join(hint)}?' if hint else ''
+        raise UsageError(f'config file not found: {path}.{more} '
+                         f'Configs live under {osp.join(REPO_ROOT, "configs")}.')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        for key in cfg_options:
+            _warn_if_new_key(cfg._cfg_dict, key)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except (TypeError, KeyError, ValueError) as err:
+            raise UsageError(f'--cfg-options cannot be merged into {path}: {str(err).rstrip(".")}. To replace a '
+                             'whole entry, add KEY._delete_=True') from err
+    return cfg
+
+
+def _warn_if_new_key(cfg, dotted_key):
+    node = cfg
+    parts = dotted_key.split('.')
+    for depth, part in enumerate(parts):
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
+        if not isinstance(node, dict) or part not in node:
+            where = '.'.join(parts[:depth]) or 'the top level'
+            choices = list(node.keys()) if isinstance(node, dict) else []
+            close = difflib.get_close_matches(part, choices, n=1)
+            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            print(f'[mmbackbones] note: --cfg-options adds {dotted_key!r}: {part!r} is not in '
+                  f'{where}{hint}', file=sys.stderr)
+            return
+        node = node[part]
+
+
+def register_scope(cfg):
+    """Import mmbackbones and register the modules of the library the config is written for."""
+    import mmbackbones  # noqa: F401  (registers the backbones, safe checkpoint loading)
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        raise UsageError(f'the config sets default_scope={scope!r}; these tools serve '
+                         f'{" and ".join(SCOPES)} configs (default_scope="mmdet" or "mmseg")')
+    if scope == 'mmdet':
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    return scope
+
+
+def _replace_sync_bn(node):
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _replace_sync_bn(value)
+    return count
+
+
+def adapt_to_machine(cfg, launcher, amp=False):
+    """Make a GPU config run where there is no GPU.
+
+    Without CUDA: SyncBN becomes BN (torch's SyncBatchNorm needs a GPU), DDP uses gloo and
+    wraps CPU modules (no ``device_ids``), and ``--amp`` is refused with a clear message.
+    With CUDA and no launcher, mmengine itself reverts SyncBN (``revert_sync_batchnorm``).
+    """
+    import torch
+    if torch.cuda.is_available():
+        return
+    if amp:
+        raise UsageError('--amp needs a GPU (mmengine\'s AmpOptimWrapper runs on CUDA/NPU/MLU '
+                         'only); no GPU is visible here, so train without --amp')
+    replaced = _replace_sync_bn(cfg.model)
+    if replaced:
+        print(f'[mmbackbones] no GPU: {replaced} SyncBN norm config(s) use plain BN instead',
+              file=sys.stderr)
+    if launcher == 'none':
+        return
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None  # CPU modules take no device ids
+    cfg.model_wrapper_cfg = wrapper
+    if launcher == 'pytorch':
+        # mmengine's init_dist calls torch.cuda.set_device, which fails without a GPU.
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+
+
+# --------------------------------------------------------------------------- data check
+def _is_remote(path):
+    return isinstance(path, str) and '://' in path
+
+
+def _join(root, path):
+    if not path or osp.isabs(path) or _is_remote(path) or not root:
+        return path
+    return osp.join(root, path)
+
+
+def _dataset_nodes(dataset, key):
+    """Yield (dotted key, dataset cfg) for a dataset and the datasets it wraps."""
+    if not isinstance(dataset, dict):
+        return
+    if 'datasets' in dataset:
+        for i, sub in enumerate(dataset['datasets']):
+            yield from _dataset_nodes(sub, f'{key}.datasets.{i}')
+    elif 'dataset' in dataset:
+        yield from _dataset_nodes(dataset['dataset'], f'{key}.dataset')
+    else:
+        yield key, dataset
+
+
+def _missing_paths(dataset):
+    root = dataset.get('data_root') or ''
+    missing = []
+    ann_file = dataset.get('ann_file')
+    if ann_file:
+        path = _join(root, ann_file)
+        if not _is_remote(path) and not osp.isfile(path):
+            missing.append(path)
+    prefix = dataset.get('data_prefix') or {}
+    for value in (prefix.values() if isinstance(prefix, dict) else [prefix]):
+        if not value:
+            continue
+        path = _join(root, value)
+        if not _is_remote(path) and not osp.isdir(path):
+            missing.append(path)
+    if root and not _is_remote(root) and not osp.isdir(root):
+        missing.insert(0, root)
+    return missing
+
+
+def check_data(cfg, loaders):
+    """Raise :class:`DataNotFoundError` naming every missing path and how to point elsewhere."""
+    problems, fixes = [], []
+    for loader in loaders:
+        loader_cfg = cfg.get(f'{loader}_dataloader')
+        if not loader_cfg or (loader != 'train' and not cfg.get(f'{loader}_cfg', True)):
+            continue
+        for key, dataset in _dataset_nodes(loader_cfg.get('dataset'),
+                                           f'{loader}_dataloader.dataset'):
+            missing = _missing_paths(dataset)
+            if missing:
+                root = dataset.get('data_root')
+                problems.append(f'  {key} ({dataset.get("type")}, data_root={root!r}) '
+                                f'is missing: {", ".join(missing)}')
+                fixes.append(f'{key}.data_root=/path/to/your/data/')
+        evaluators = cfg.get(f'{loader}_evaluator')
+        evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
+        for i, evaluator in enumerate(evaluators):
+            ann_file = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
+            if ann_file and not _is_remote(ann_file) and not osp.isfile(ann_file):
+                key = f'{loader}_evaluator' + (f'.{i}' if len(evaluators) > 1 else '')
+                problems.append(f'  {key} ({evaluator.get("type")}) is missing: {ann_file}')
+                fixes.append(f'{key}.ann_file=/path/to/your/data/'
+                             f'{osp.join(osp.basename(osp.dirname(ann_file)), osp.basename(ann_file))}')
+    if problems:
+        config = getattr(cfg, 'filename', None) or 'the config'
+        toy = ''
+        if config and osp.isfile(osp.join(osp.dirname(config), 'toy', osp.basename(config))):
+            toy = (f'\nTo try the pipeline on synthetic data instead: python tools/make_toy_data.py'
+                   f' && python tools/train.py {osp.join("configs", "toy", osp.basename(config))}')
+        raise DataNotFoundError(
+            f'the data that {config} reads was not found (paths are relative to '
+            f'{os.getcwd()}):\n' + '\n'.join(problems) +
+            '\nPut (or symlink) the dataset there -- docs/training.md shows the layout -- or '
+            'point the config elsewhere:\n  --cfg-options ' + ' '.join(dict.fromkeys(fixes)) +
+            toy)
+
+
+def run_main(main):
+    """Run a tool's ``main`` and turn usage and data errors into short messages."""
+    try:
+        return main()
+    except UsageError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    except DataNotFoundError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
