@@ -5,6 +5,8 @@ torchvision's ResNet and ResNeXt share them. mmdet and mmseg differ in two ways:
 ``stem.0..7`` (three convs and three norms, the last norm being our ``bn1``) instead of
 ``conv1.0..6`` + ``bn1``, and norms are named after their type (``gn1`` for GroupNorm).
 The same mapping serves Res2Net and ResNeSt (:mod:`.res2net`, :mod:`.resnest`).
+Dilated ResNet-18/34 from mmseg (R-18-D8) compute a different function: mmseg does not dilate the
+second 3x3 conv of a basic block, timm and we do.
 """
 import re
 

@@ -6,7 +6,9 @@ softmax attention). In a strided block the stride moves out of the conv into a 3
 pool ("avd"), after the attention conv (``avd_first=False``) or before it.
 
 Unlike timm and mmdet, the attention's BatchNorm also trains with a batch of one image (see
-``SplitAttention._norm_pooled``); eval-mode outputs are identical to theirs.
+``SplitAttention._norm_pooled``); eval-mode outputs are identical to theirs. Stochastic depth
+drops the residual branch (timm's ResNeSt applies it to the block input, where it is a no-op
+without a projection shortcut).
 """
 from typing import Optional
 

@@ -11,7 +11,8 @@ He et al. 2019, arXiv 1812.01187):
 ``style='pytorch'`` puts a bottleneck's stride on its 3x3 conv, ``'caffe'`` on its first 1x1
 conv (the original MSRA models). ``strides``/``dilations`` turn strides into dilations for
 segmentation, e.g. output stride 8 (D8): ``strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4)``.
-ResNeXt is the same network with grouped 3x3 convs (``groups``, ``base_width``).
+Dilated ResNet-18/34 dilate both 3x3 convs of a block, as timm does (mmdet/mmseg only the
+first). ResNeXt is the same network with grouped 3x3 convs (``groups``, ``base_width``).
 
 Parameter names follow timm (``conv1``, ``bn1``, ``layer1.0.conv1``, ...), which torchvision
 shares; mmdet/mmseg checkpoints convert in :mod:`mmbackbones.weights.resnet`.

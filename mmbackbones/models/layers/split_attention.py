@@ -51,10 +51,10 @@ class SplitAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act0(self.bn0(self.conv(x)))
         batch, _, height, width = x.shape
-        splits = x.view(batch, self.radix, self.out_channels, height, width)
+        splits = x.reshape(batch, self.radix, self.out_channels, height, width)
         pooled = splits.sum(dim=1).mean((2, 3), keepdim=True)
         attn = self.fc2(self.act1(self._norm_pooled(self.fc1(pooled))))
-        attn = self._split_weights(attn).view(batch, self.radix, self.out_channels, 1, 1)
+        attn = self._split_weights(attn).reshape(batch, self.radix, self.out_channels, 1, 1)
         return (splits * attn).sum(dim=1)
 
     def _split_weights(self, attn: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ class SplitAttention(nn.Module):
             return torch.sigmoid(attn)
         # fc2 is grouped: its channels are ordered (group, split, channel); softmax over splits,
         # then reorder to (split, group, channel) to line up with the conv's splits.
-        attn = attn.view(batch, self.groups, self.radix, -1).transpose(1, 2)
+        attn = attn.reshape(batch, self.groups, self.radix, -1).transpose(1, 2)
         return F.softmax(attn, dim=1).reshape(batch, -1)
 
     def _norm_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
