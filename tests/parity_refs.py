@@ -79,3 +79,41 @@ for _family in ('ResNet', 'ResNeXt', 'Res2Net', 'ResNeSt'):
     REFERENCE_FEATURES[(_family, 'timm')] = _timm_resnet_levels
 for _family in ('ResNet', 'ResNeXt'):
     REFERENCE_FEATURES[(_family, 'torchvision')] = _torchvision_resnet_levels
+
+
+# ------------------------------------------------------------------------------ Swin
+def _with_output_norms(stage_outputs, final_norm):
+    """NHWC stage outputs -> NCHW levels as our SwinTransformer returns them after conversion:
+    the reference's final norm on the last level; elsewhere our fresh output norms (weight 1,
+    bias 0, which classification references lack), i.e. a plain layer norm."""
+    import torch.nn.functional as F
+    levels = []
+    for index, x in enumerate(stage_outputs):
+        if index == len(stage_outputs) - 1:
+            x = final_norm(x)
+        else:
+            x = F.layer_norm(x, x.shape[-1:])
+        levels.append(x.permute(0, 3, 1, 2).contiguous())
+    return levels
+
+
+def _timm_swin_levels(model, x):
+    x = model.patch_embed(x)
+    outputs = []
+    for stage in model.layers:
+        x = stage(x)
+        outputs.append(x)
+    return _with_output_norms(outputs, model.norm)
+
+
+def _torchvision_swin_levels(model, x):
+    outputs = []
+    for index, module in enumerate(model.features):
+        x = module(x)
+        if index % 2 == 1:  # features = [patch embed, stage, merge, stage, merge, stage, ...]
+            outputs.append(x)
+    return _with_output_norms(outputs, model.norm)
+
+
+REFERENCE_FEATURES[('SwinTransformer', 'timm')] = _timm_swin_levels
+REFERENCE_FEATURES[('SwinTransformer', 'torchvision')] = _torchvision_swin_levels
