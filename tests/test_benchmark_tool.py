@@ -1,0 +1,61 @@
+"""tools/benchmark.py runs end to end on a tiny case; no timing thresholds (machines differ)."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+pytest.importorskip('timm')
+
+_TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'benchmark.py')
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('mmbackbones_benchmark_tool', _TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return _load_tool()
+
+
+def test_tiny_run_has_a_row_per_implementation(tool, tmp_path, capsys):
+    threads = tool.torch.get_num_threads()
+    output = tmp_path / 'bench.md'
+    rows = tool.main(['resnet18', '--batch-sizes', '1', '--size', '64', '64', '--warmup', '1',
+                      '--repeats', '2', '--refs', 'timm', '--threads', '1',
+                      '--output', str(output)])
+    assert [r['impl'] for r in rows] == ['ours', 'timm']
+    for row in rows:
+        assert row['variant'] == 'resnet18' and row['batch'] == 1 and row['runs'] == 2
+        assert row['median_ms'] > 0 and row['iqr_ms'] >= 0 and row['ratio'] > 0
+    assert rows[0]['ratio'] == pytest.approx(1.0)
+    text = output.read_text()
+    assert '| `resnet18` | 1 | ours |' in text and '| `resnet18` | 1 | timm (resnet18) |' in text
+    assert 'torch ' in text and 'CPU: ' in text
+    assert 'timm (resnet18)' in capsys.readouterr().out
+    assert tool.torch.get_num_threads() == threads  # --threads does not leak into the caller
+
+
+def test_unknown_variant_reports_the_zoo_error(tool, capsys):
+    with pytest.raises(SystemExit):
+        tool.main(['resnet5O'])
+    assert "unknown variant 'resnet5O'" in capsys.readouterr().err
+
+
+def test_unknown_reference_lists_the_valid_ones(tool, capsys):
+    with pytest.raises(SystemExit):
+        tool.main(['resnet18', '--refs', 'timm,detectron2'])
+    err = capsys.readouterr().err
+    assert "'detectron2'" in err and 'timm, torchvision, mmdet' in err
+
+
+def test_missing_reference_is_a_note_not_a_failure(tool):
+    notes = []
+    variant = tool.get_variant('resnest14d')  # timm only: torchvision has no ResNeSt
+    rows = tool.benchmark_variant(variant, ['torchvision'], [1], (64, 64), 0, 1, False,
+                                  tool.torch.device('cpu'), notes)
+    assert [r['impl'] for r in rows] == ['ours']
+    assert notes and 'torchvision' in notes[0]

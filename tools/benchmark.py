@@ -1,0 +1,461 @@
+"""Latency of zoo backbones against their reference implementations, same input, same process.
+
+    python tools/benchmark.py swin_tiny_patch4_window7_224 --batch-sizes 1 8 --repeats 15
+    python tools/benchmark.py resnet50 resnest50d --refs timm --output docs/bench.md
+    python tools/benchmark.py swin_tiny_patch4_window7_224 --channels-last --threads 4
+
+Every implementation runs in eval mode under ``torch.inference_mode()`` and produces the
+multi-level features a detector consumes (not the classifier path):
+
+- ours: ``mmbackbones.build_backbone(variant)`` with its default ``out_indices``;
+- timm: ``timm.create_model(name, pretrained=False, num_classes=0)`` through
+  ``forward_intermediates(x, intermediates_only=True)`` (``forward_features`` when absent);
+- torchvision: ``torchvision.models.get_model(name, weights=None)``, its feature trunk
+  (``.features`` stages for Swin, ``conv1``..``layer4`` for ResNets);
+- mmdet: its backbone class of the same family built with matching settings, when mmdet imports.
+
+After warm-up runs, the implementations are timed in interleaved rounds (ours, ref1, ref2, then
+ref1, ref2, ours, ...) so that noise from other processes falls on all of them alike. Reported:
+the median and inter-quartile range of each, the ratio of medians ours/ref, and the spread
+(q25-q75) of the per-round ratios, which shows how much of a difference is noise.
+"""
+import argparse
+import datetime
+import gc
+import inspect
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import mmbackbones  # noqa: E402
+from mmbackbones.zoo import Variant, get_variant  # noqa: E402
+
+REFERENCES = ('timm', 'torchvision', 'mmdet')
+RESNET_FAMILIES = ('ResNet', 'ResNeXt', 'Res2Net', 'ResNeSt')
+
+
+class Unavailable(Exception):
+    """A reference that does not exist (or cannot be built) for a variant; reported, not fatal."""
+
+
+@dataclass
+class Impl:
+    name: str  # 'ours', 'timm', ...
+    model_name: str  # what was built, for the table
+    module: nn.Module
+    forward: Callable[[torch.Tensor], Sequence[torch.Tensor]]
+    times: List[float] = field(default_factory=list)  # seconds, one per round
+
+
+# ------------------------------------------------------------------------------ builders
+def _resolved_cfg(variant: Variant) -> Dict:
+    """The variant's config with every constructor default filled in (subclass defaults win),
+    so references can be built with the same settings as ours."""
+    cls = mmbackbones.MODELS.get(f'mmbackbones.{variant.family}')
+    cfg = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        for name, param in inspect.signature(init).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                cfg[name] = param.default
+    cfg.update(variant.cfg)
+    return cfg
+
+
+def build_ours(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
+    model = mmbackbones.build_backbone(variant.name)
+    return Impl('ours', variant.name, model, model)
+
+
+def build_timm(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
+    name = variant.refs.get('timm')
+    if not name:
+        raise Unavailable(f'timm has no model for {variant.name}')
+    import timm
+    kwargs = {}
+    if variant.family == 'SwinTransformer':
+        kwargs['img_size'] = size  # timm's Swin is built for one input size and refuses others
+    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    if hasattr(model, 'forward_intermediates'):
+        # The last `levels` stages, as many as we return: no extra stem output (ResNets).
+        def forward(x):
+            return model.forward_intermediates(x, indices=levels, intermediates_only=True)
+    else:
+        forward = model.forward_features
+    return Impl('timm', name, model, forward)
+
+
+def _torchvision_swin(model):
+    stages = list(model.features)  # patch embed, stage, merge, stage, merge, stage, merge, stage
+
+    def forward(x):
+        outs = []
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i % 2 == 1:  # after each Swin stage; tokens are (B, H, W, C)
+                # contiguous NCHW, as ours, timm and mmdet return: same copy on every side
+                outs.append(x.permute(0, 3, 1, 2).contiguous())
+        return outs
+    return forward
+
+
+def _torchvision_resnet(model):
+    def forward(x):
+        x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        outs = []
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+            x = layer(x)
+            outs.append(x)
+        return outs
+    return forward
+
+
+TORCHVISION_ADAPTERS = {'SwinTransformer': _torchvision_swin, 'ResNet': _torchvision_resnet,
+                        'ResNeXt': _torchvision_resnet}
+
+
+def build_torchvision(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
+    name = variant.refs.get('torchvision')
+    if not name:
+        raise Unavailable(f'torchvision has no model for {variant.name}')
+    if variant.family not in TORCHVISION_ADAPTERS:
+        raise Unavailable(f'no torchvision feature adapter for family {variant.family}')
+    import torchvision
+    model = torchvision.models.get_model(name, weights=None)
+    return Impl('torchvision', name, model, TORCHVISION_ADAPTERS[variant.family](model))
+
+
+def _mmdet_swin(cfg):
+    from mmbackbones.models.backbones.swin import ARCH_SETTINGS
+    from mmdet.models.backbones import SwinTransformer
+    arch = ARCH_SETTINGS[cfg['arch']] if isinstance(cfg['arch'], str) else cfg['arch']
+    return 'SwinTransformer', SwinTransformer(
+        pretrain_img_size=cfg.get('pretrain_img_size', 224), embed_dims=arch['embed_dims'],
+        depths=tuple(arch['depths']), num_heads=tuple(arch['num_heads']),
+        window_size=cfg['window_size'], out_indices=(0, 1, 2, 3))
+
+
+def _mmdet_resnet(cfg):
+    from mmdet.models import backbones as mb
+    deep, avg_down = cfg.get('stem_type') == 'deep', cfg.get('avg_down', False)
+    groups, base_width = cfg.get('groups', 1), cfg.get('base_width', 64)
+    common = dict(depth=cfg['depth'], out_indices=(0, 1, 2, 3),
+                  stem_channels=cfg.get('stem_channels', 64))
+    if 'scales' in cfg:
+        # mmdet's Res2Net is always v1d (deep stem, avg-pool shortcut) and pools the first
+        # block's conv-free split only when it is strided: a different network otherwise.
+        if not (deep and avg_down and cfg.get('split_pool') == 'strided' and groups == 1):
+            raise Unavailable("mmdet's Res2Net only matches stem_type='deep', avg_down=True, "
+                              "split_pool='strided', groups=1")
+        cls, kwargs = mb.Res2Net, dict(scales=cfg['scales'], base_width=base_width)
+    elif 'radix' in cfg:
+        # ResNetV1d underneath: deep stem and avg-pool shortcut are fixed.
+        if not (deep and avg_down and groups == 1 and base_width == 64
+                and not cfg.get('avd_first')):
+            raise Unavailable("mmdet's ResNeSt only matches stem_type='deep', avg_down=True, "
+                              'groups=1, base_width=64, avd_first=False')
+        cls, kwargs = mb.ResNeSt, dict(radix=cfg['radix'],
+                                       reduction_factor=cfg['reduction_factor'],
+                                       avg_down_stride=cfg.get('avd', True))
+    elif groups == 1 and base_width == 64:
+        cls, kwargs = mb.ResNet, dict(deep_stem=deep, avg_down=avg_down,
+                                      style=cfg.get('style', 'pytorch'))
+    elif groups > 1:
+        cls, kwargs = mb.ResNeXt, dict(groups=groups, base_width=base_width, deep_stem=deep,
+                                       avg_down=avg_down, style=cfg.get('style', 'pytorch'))
+    else:
+        raise Unavailable('mmdet has no wide ResNet (groups=1, base_width != 64)')
+    if cfg['depth'] not in cls.arch_settings:
+        raise Unavailable(f"mmdet's {cls.__name__} has no depth {cfg['depth']} "
+                          f'(it has {sorted(cls.arch_settings)})')
+    return cls.__name__, cls(**kwargs, **common)
+
+
+MMDET_BUILDERS = {'SwinTransformer': _mmdet_swin, **{f: _mmdet_resnet for f in RESNET_FAMILIES}}
+
+
+def build_mmdet(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
+    if variant.family not in MMDET_BUILDERS:
+        raise Unavailable(f'no mmdet counterpart for family {variant.family}')
+    try:
+        import mmdet.models.backbones  # noqa: F401
+    except Exception as e:  # ImportError, or mmcv ops that failed to load
+        raise Unavailable(f'mmdet does not import ({type(e).__name__}: {e})') from None
+    name, model = MMDET_BUILDERS[variant.family](_resolved_cfg(variant))
+    return Impl('mmdet', name, model, model)
+
+
+BUILDERS = {'ours': build_ours, 'timm': build_timm, 'torchvision': build_torchvision,
+            'mmdet': build_mmdet}
+
+
+# ------------------------------------------------------------------------------ timing
+def _sync(device: torch.device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _shapes(outs) -> List[Tuple[int, ...]]:
+    return [tuple(o.shape) for o in outs]
+
+
+def time_interleaved(impls: List[Impl], x: torch.Tensor, warmup: int, repeats: int) -> None:
+    with torch.inference_mode():
+        for impl in impls:
+            for _ in range(warmup):
+                impl.forward(x)
+        _sync(x.device)
+        for r in range(repeats):
+            # Rotate the order every round so that no implementation always runs first
+            # (right after another one has evicted its weights from the caches).
+            k = r % len(impls)
+            for impl in impls[k:] + impls[:k]:
+                start = time.perf_counter()
+                impl.forward(x)
+                _sync(x.device)
+                impl.times.append(time.perf_counter() - start)
+
+
+def _quartiles(values: Sequence[float]) -> Tuple[float, float, float]:
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method='inclusive')
+    return q1, q2, q3
+
+
+def _rows(variant: Variant, batch: int, impls: List[Impl]) -> List[Dict]:
+    ours = impls[0]
+    ours_median = statistics.median(ours.times)
+    rows = []
+    for impl in impls:
+        q1, median, q3 = _quartiles(impl.times)
+        # Per-round ratios pair runs that were made moments apart, under the same load.
+        paired = [a / b for a, b in zip(ours.times, impl.times)]
+        p1, _, p3 = _quartiles(paired)
+        rows.append(dict(variant=variant.name, batch=batch, impl=impl.name,
+                         model=impl.model_name, median_ms=median * 1e3, iqr_ms=(q3 - q1) * 1e3,
+                         ratio=ours_median / median, ratio_q1=p1, ratio_q3=p3,
+                         runs=len(impl.times)))
+    return rows
+
+
+def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequence[int],
+                      size: Tuple[int, int], warmup: int, repeats: int, channels_last: bool,
+                      device: torch.device, notes: List[str]) -> List[Dict]:
+    impls = [build_ours(variant, size, 0)]
+    levels = len(impls[0].module.out_indices)
+    for name in refs:
+        try:
+            impls.append(BUILDERS[name](variant, size, levels))
+        except Unavailable as e:
+            notes.append(f'{variant.name}: {name} skipped: {e}')
+            print(f'[{variant.name}] {name} skipped: {e}', file=sys.stderr)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for impl in impls:
+        impl.module.eval()  # not chained: some train() overrides (mmdet's Swin) return None
+        impl.module.to(device=device, memory_format=memory_format)
+
+    rows = []
+    for batch in batch_sizes:
+        torch.manual_seed(0)
+        x = torch.rand(batch, 3, *size, device=device).contiguous(memory_format=memory_format)
+        with torch.inference_mode():
+            expected = _shapes(impls[0].forward(x))
+            for impl in impls[1:]:
+                got = _shapes(impl.forward(x))
+                if got != expected:  # not the same work: time it, but flag it in the table
+                    notes.append(f'{variant.name} batch {batch}: {impl.name} features {got} '
+                                 f'differ from ours {expected}')
+        for impl in impls:
+            impl.times = []
+        time_interleaved(impls, x, warmup, repeats)
+        batch_rows = _rows(variant, batch, impls)
+        print(format_table(batch_rows, header=not rows), flush=True)
+        rows += batch_rows
+    del impls
+    gc.collect()
+    return rows
+
+
+# ------------------------------------------------------------------------------ output
+COLUMNS = ('variant', 'batch', 'implementation', 'median ms', 'IQR ms', 'ours/ref',
+           'per-round ours/ref (q25-q75)')
+
+
+def _cells(row: Dict) -> List[str]:
+    impl = row['impl'] if row['impl'] == 'ours' else f"{row['impl']} ({row['model']})"
+    paired = '' if row['impl'] == 'ours' else f"{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}"
+    return [row['variant'], str(row['batch']), impl, f"{row['median_ms']:.1f}",
+            f"{row['iqr_ms']:.1f}", f"{row['ratio']:.2f}", paired]
+
+
+def format_table(rows: List[Dict], header: bool = True) -> str:
+    cells = [_cells(r) for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(COLUMNS)]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(COLUMNS, widths))] if header else []
+    lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    return '\n'.join(lines)
+
+
+def markdown_table(rows: List[Dict]) -> str:
+    lines = ['| ' + ' | '.join(COLUMNS) + ' |', '|---|---:|---|---:|---:|---:|---:|']
+    for row in rows:
+        cells = _cells(row)
+        cells[0] = f'`{cells[0]}`'
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def _cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except Exception as e:
+        return f'not importable ({type(e).__name__})'
+
+
+def machine_description(device: torch.device) -> List[str]:
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else cores
+    lines = [f'CPU: {_cpu_model()}, {cores} logical cores ({usable} usable by this process)']
+    if device.type == 'cuda':
+        lines.append(f'GPU: {torch.cuda.get_device_name(device)}')
+    lines.append(f'torch {torch.__version__} (intra-op threads: {torch.get_num_threads()}, '
+                 f'inter-op: {torch.get_num_interop_threads()}), timm {_version("timm")}, '
+                 f'torchvision {_version("torchvision")}, mmdet {_version("mmdet")}, '
+                 f'Python {platform.python_version()}')
+    return lines
+
+
+def write_markdown(path: str, argv: Sequence[str], args, rows: List[Dict], notes: List[str],
+                   device: torch.device, load: Tuple[Tuple[float, ...], Tuple[float, ...]],
+                   date: str) -> None:
+    fmt = 'channels_last' if args.channels_last else 'NCHW (contiguous)'
+    lines = [f'## Backbone latency, {date}', '',
+             f'`python tools/benchmark.py {" ".join(argv)}`', '']
+    lines += [f'- {line}' for line in machine_description(device)]
+    lines += [f'- load average (1 min) {load[0][0]:.2f} at start, {load[1][0]:.2f} at end',
+              f'- input {args.size[0]}x{args.size[1]}, float32, {fmt}, device {device}; eval mode, '
+              f'`torch.inference_mode()`; {args.warmup} warm-up runs each, then {args.repeats} '
+              'interleaved rounds', '', markdown_table(rows), '']
+    if notes:
+        lines += ['Notes:', ''] + [f'- {n}' for n in notes] + ['']
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+# ------------------------------------------------------------------------------ CLI
+def _refs(text: str) -> List[str]:
+    names = [n.strip() for n in text.split(',') if n.strip()]
+    unknown = [n for n in names if n not in REFERENCES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f'unknown reference {", ".join(map(repr, unknown))}; valid: {", ".join(REFERENCES)}')
+    return names
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Latency of zoo backbones vs their reference implementations.')
+    parser.add_argument('variants', nargs='+', metavar='VARIANT',
+                        help='zoo variant names (mmbackbones.list_variants())')
+    parser.add_argument('--batch-sizes', nargs='+', type=_positive, default=[1, 8])
+    parser.add_argument('--size', nargs=2, type=_positive, default=[224, 224], metavar=('H', 'W'))
+    parser.add_argument('--repeats', type=_positive, default=15,
+                        help='timed rounds; every implementation runs once per round')
+    parser.add_argument('--warmup', type=_non_negative, default=3)
+    parser.add_argument('--threads', type=_positive, default=None,
+                        help="torch intra-op threads (default: torch's own choice)")
+    parser.add_argument('--channels-last', action='store_true',
+                        help='models and input in channels_last memory format, on all sides')
+    parser.add_argument('--refs', type=_refs, default=list(REFERENCES),
+                        help=f'comma-separated references among {",".join(REFERENCES)} '
+                        '(default: all that exist for the variant)')
+    parser.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda[:N]'")
+    parser.add_argument('--output', metavar='FILE.md', help='also write the table as Markdown')
+    args = parser.parse_args(argv)
+    for name in args.variants:
+        try:
+            get_variant(name)
+        except KeyError as e:
+            parser.error(e.args[0])
+    try:
+        args.device = torch.device(args.device)
+    except RuntimeError as e:
+        parser.error(f'--device: {e}')
+    if args.device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
+    """Run the benchmark; returns the table rows (one per variant, batch and implementation)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run(args, argv)
+    finally:
+        torch.set_num_threads(threads)  # callers in the same process (tests) keep theirs
+
+
+def _run(args, argv: List[str]) -> List[Dict]:
+    date = datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')
+    for line in machine_description(args.device):
+        print(line)
+    load_start = os.getloadavg()
+    rows, notes = [], []
+    for name in args.variants:
+        rows += benchmark_variant(get_variant(name), args.refs, args.batch_sizes,
+                                  tuple(args.size), args.warmup, args.repeats,
+                                  args.channels_last, args.device, notes)
+    for note in notes:
+        print(f'note: {note}')
+    if args.output:
+        write_markdown(args.output, argv, args, rows, notes, args.device,
+                       (load_start, os.getloadavg()), date)
+        print(f'wrote {args.output}')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
