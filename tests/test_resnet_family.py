@@ -87,10 +87,6 @@ def test_res2net_split_pool_is_what_separates_mmdet_from_timm():
     assert errors[0] > 1e-3  # so split_pool='strided' is needed for mmdet's checkpoints
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'convert.detect_source takes a checkpoint as our own layout once 90% of its keys are ours; '
-    "mmdet's deep stem (stem.*) is only ~6% of a ResNet-50-D, so the stem would stay random. "
-    'Choosing the layout whose conversion fills most of the backbone fixes it.'))
 def test_mmdet_deep_stem_is_detected_and_detector_checkpoints_load(tmp_path):
     reference = _mmdet_backbone('ResNetV1d', depth=50)
     ours = _ours('ResNet', depth=50, stem_type='deep', avg_down=True,

@@ -60,18 +60,31 @@ def _family_of(model_or_family) -> str:
 
 
 def detect_source(state_dict, model) -> str:
-    """Which registered layout ``state_dict`` is in, for the family of ``model``."""
-    own = set(model.state_dict().keys())
-    if state_dict and len(own & set(state_dict)) >= MIN_MATCHED_FRACTION * len(state_dict):
-        return 'mmbackbones'  # (almost) every key is one of ours
+    """Which layout ``state_dict`` is in, for the family of ``model``.
+
+    Every layout whose detector accepts the keys is converted, and the one that fills the
+    most of the model's keys wins (shapes are checked later, by the loader, so that a
+    checkpoint of another size is reported as such); on a tie a converter beats taking the
+    keys as they are, since converters also drop classifier heads.
+    """
+    own = set(model.state_dict())
     family = _family_of(model)
-    for (fam, source), (detect, _) in _CONVERTERS.items():
-        if fam == family and detect(state_dict):
-            return source
-    known = sorted(src for fam, src in _CONVERTERS if fam == family)
-    raise PretrainedMismatchError(
-        f'cannot tell which layout this checkpoint is in for {family}; supported layouts: '
-        f'mmbackbones, {", ".join(known)}. First keys: {list(state_dict)[:5]}')
+    candidates = {source: fn(state_dict, model)
+                  for (fam, source), (detect, fn) in _CONVERTERS.items()
+                  if fam == family and detect(state_dict)}
+    candidates['mmbackbones'] = dict(state_dict)
+
+    def score(source):
+        converted = candidates[source]
+        return len(own & set(converted)), -len(set(converted) - own)
+
+    best = max(candidates, key=score)  # first maximum: converters come before 'mmbackbones'
+    if score(best)[0] == 0:
+        known = sorted(src for fam, src in _CONVERTERS if fam == family)
+        raise PretrainedMismatchError(
+            f'cannot tell which layout this checkpoint is in for {family}; supported layouts: '
+            f'mmbackbones, {", ".join(known)}. First keys: {list(state_dict)[:5]}')
+    return best
 
 
 def convert(state_dict, variant, source: str, model=None) -> Dict[str, torch.Tensor]:
@@ -125,8 +138,6 @@ def load_pretrained(model, checkpoint: str, source: Optional[str] = None, logger
     raw, scheme_source = _resolve(checkpoint)
     state_dict = unwrap_state_dict(raw)
     source = source or scheme_source or detect_source(state_dict, model)
-    if source != 'mmbackbones' and detect_source(state_dict, model) == 'mmbackbones':
-        source = 'mmbackbones'
     converted = convert(state_dict, None, source, model=model)
 
     own = model.state_dict()

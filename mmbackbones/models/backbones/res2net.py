@@ -75,7 +75,9 @@ class Bottle2neck(nn.Module):
             outs.append(sp)
         outs.append(splits[-1] if self.pool is None else self.pool(splits[-1]))
         out = self.bn3(self.conv3(torch.cat(outs, dim=1)))
-        return self.act3(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
+        return self.act3(out)
 
 
 @MODELS.register_module()

@@ -68,7 +68,9 @@ class ResNeStBottleneck(nn.Module):
         if self.avd_last is not None:
             out = self.avd_last(out)
         out = self.bn3(self.conv3(out))
-        return self.act3(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
+        return self.act3(out)
 
 
 @MODELS.register_module()

@@ -81,7 +81,9 @@ class BasicBlock(nn.Module):
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.act2(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
+        return self.act2(out)
 
 
 class Bottleneck(nn.Module):
@@ -118,7 +120,9 @@ class Bottleneck(nn.Module):
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.act3(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
+        return self.act3(out)
 
 
 @MODELS.register_module()
