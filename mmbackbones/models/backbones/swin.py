@@ -14,13 +14,12 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmengine.model.weight_init import trunc_normal_
 
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp
+from ..layers import DropPath, Mlp, checkpoint_module
 from ..layers.drop_path import drop_path_rates
 from .base import BaseBackbone
 
@@ -251,7 +250,7 @@ class SwinStage(nn.Module):
         x = self.downsample(x)
         for block in self.blocks:
             if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
+                x = checkpoint_module(block, x)
             else:
                 x = block(x)
         return x
