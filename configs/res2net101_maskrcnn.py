@@ -1,0 +1,32 @@
+# Mask R-CNN + FPN, Res2Net-101 (26w x 4s, v1d) backbone, COCO 2017, 2x schedule, 8 GPUs x 2.
+# Source: the OpenMMLab reproduction, mmdet configs/res2net/mask-rcnn_res2net-101_fpn_2x_coco.py
+# (Gao et al. 2021, arXiv 1904.01169; deep stem and average-pool shortcut, BN frozen in eval
+# mode, stem and first stage frozen, single-scale 1333x800 training, SGD lr 0.02, 24 epochs).
+# Expected: 43.6 box AP / 38.7 mask AP on COCO val2017 (mmdet; its R-101 2x: 40.8 / 36.6).
+# Differences from mmdet's config: ImageNet weights from timm (res2net101d.in1k, the v1d
+# architecture of mmdet's open-mmlab://res2net101_v1d_26w_4s), so the stride-1 first blocks
+# average-pool their last split as timm and the Res2Net authors do (mmdet's Res2Net pools only
+# in strided blocks).
+_base_ = [
+    '_base_/models/mask_rcnn_fpn.py',
+    '_base_/datasets/coco_instance.py',
+    '_base_/schedules/det_2x.py',
+    '_base_/det_runtime.py',
+]
+
+model = dict(
+    backbone=dict(
+        type='mmbackbones.Res2Net',
+        depth=101,
+        scales=4,
+        base_width=26,
+        stem_type='deep',
+        stem_channels=64,
+        avg_down=True,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=0,  # stem and first stage, mmdet's frozen_stages=1
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='timm://res2net101d.in1k')),
+    neck=dict(in_channels=[256, 512, 1024, 2048]))

@@ -1,0 +1,13 @@
+# Faster R-CNN + FPN, ResNeSt-101 backbone, COCO 2017, SyncBN, multi-scale-range 1x, 8 GPUs x 2.
+# Source: mmdet configs/resnest/faster-rcnn_s101_fpn_syncbn-backbone+head_ms-range-1x_coco.py
+# (ResNeSt paper, arXiv 2004.08955); recipe as resnest50_fasterrcnn.py, backbone
+# ResNeSt-101 (128-channel deep stem) with timm's resnest101e.in1k weights (trained at 256 px).
+# Expected: 44.5 box AP on COCO val2017 (mmdet model zoo); ResNeSt paper (Detectron2): 44.72.
+# Like-for-like ResNet baseline: resnet101_fasterrcnn.py.
+_base_ = './resnest50_fasterrcnn.py'
+
+model = dict(
+    backbone=dict(
+        depth=101,
+        stem_channels=128,
+        init_cfg=dict(type='Pretrained', checkpoint='timm://resnest101e.in1k')))

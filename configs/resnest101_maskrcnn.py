@@ -1,0 +1,13 @@
+# Mask R-CNN + FPN, ResNeSt-101 backbone, COCO 2017, SyncBN, multi-scale 1x, 8 GPUs x 2 images.
+# Source: mmdet configs/resnest/mask-rcnn_s101_fpn_syncbn-backbone+head_ms-1x_coco.py
+# (ResNeSt paper, arXiv 2004.08955); recipe as resnest50_maskrcnn.py, backbone
+# ResNeSt-101 (128-channel deep stem) with timm's resnest101e.in1k weights (trained at 256 px).
+# Expected: 45.2 box AP / 40.2 mask AP on COCO val2017 (mmdet); ResNeSt paper: 45.75 / 40.65.
+# Like-for-like ResNet baseline: resnet101_maskrcnn.py.
+_base_ = './resnest50_maskrcnn.py'
+
+model = dict(
+    backbone=dict(
+        depth=101,
+        stem_channels=128,
+        init_cfg=dict(type='Pretrained', checkpoint='timm://resnest101e.in1k')))
