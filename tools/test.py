@@ -81,7 +81,8 @@ def main(argv=None):
         out_file = osp.join(cfg.work_dir, 'test_metrics.json')
         with open(out_file, 'w') as f:
             json.dump(metrics, f, indent=2)
-        print('[mmbackbones] metrics: ' + ', '.join(f'{k}={v}' for k, v in metrics.items()))
+        print('[mmbackbones] metrics: ' + ', '.join(
+            f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in metrics.items()))
         print(f'[mmbackbones] metrics written to {out_file}')
         if show_dir:
             print(f'[mmbackbones] visualisations written to {show_dir}')

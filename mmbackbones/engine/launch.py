@@ -30,7 +30,7 @@ class CfgOptionsAction(DictAction):
 
     def __call__(self, parser, namespace, values, option_string=None):
         example = ('e.g. --cfg-options train_cfg.max_iters=100 '
-                   'model.backbone.depths=[2,2,6,2] optim_wrapper.optimizer.lr=1e-4')
+                   'model.backbone.drop_path_rate=0.3 optim_wrapper.optimizer.lr=1e-4')
         for item in values:
             key, sep, value = item.partition('=')
             if not sep or not key.strip():
@@ -80,8 +80,10 @@ def load_config(path, cfg_options=None):
                          f'Configs live under {osp.join(REPO_ROOT, "configs")}.')
     cfg = Config.fromfile(path)
     if cfg_options:
+        replaced = [k[:-len('._delete_')] for k in cfg_options if k.endswith('._delete_')]
         for key in cfg_options:
-            _warn_if_new_key(cfg._cfg_dict, key)
+            if not any(key == r or key.startswith(r + '.') for r in replaced):
+                _warn_if_new_key(cfg._cfg_dict, key)
         try:
             cfg.merge_from_dict(cfg_options)
         except (TypeError, KeyError, ValueError) as err:
