@@ -13,8 +13,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, 'README.md')
 
 
+def _paragraph(lines, start):
+    """Header lines from ``start`` up to the first that ends a sentence, joined."""
+    out = []
+    for line in lines[start:]:
+        out.append(line)
+        if line.endswith('.'):
+            break
+    return ' '.join(out)
+
+
 def config_table() -> str:
-    """One row per top-level config: its header's first line and its 'Expected' line."""
+    """One row per top-level config: its header's first sentence and its 'Expected' sentence."""
     lines = ['| config | what | published result to expect |', '|---|---|---|']
     for path in sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py'))):
         with open(path) as f:
@@ -23,9 +33,9 @@ def config_table() -> str:
                 if not line.startswith('#'):
                     break
                 header.append(line[1:].strip())
-        title = header[0] if header else ''
-        expected = next((h.split(':', 1)[1].strip() for h in header
-                         if h.lower().startswith('expected')), '')
+        title = _paragraph(header, 0) if header else ''
+        start = next((i for i, h in enumerate(header) if h.lower().startswith('expected')), None)
+        expected = _paragraph(header, start).split(':', 1)[1].strip() if start is not None else ''
         name = os.path.relpath(path, ROOT)
         lines.append(f'| [`{name}`]({name}) | {title} | {expected} |')
     return '\n'.join(lines)
