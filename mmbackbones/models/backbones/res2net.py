@@ -15,7 +15,7 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, build_act, build_norm
+from ..layers import DropPath, add_residual, build_act, build_norm
 from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, check_choice, split_strides
 
 __all__ = ['Bottle2neck', 'Res2Net']
@@ -75,9 +75,7 @@ class Bottle2neck(nn.Module):
             outs.append(sp)
         outs.append(splits[-1] if self.pool is None else self.pool(splits[-1]))
         out = self.bn3(self.conv3(torch.cat(outs, dim=1)))
-        out = self.drop_path(out)
-        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
-        return self.act3(out)
+        return add_residual(out, shortcut, self.drop_path, self.act3)
 
 
 @MODELS.register_module()

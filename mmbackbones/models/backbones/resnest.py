@@ -18,7 +18,7 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, SplitAttention, build_act, build_norm
+from ..layers import DropPath, SplitAttention, add_residual, build_act, build_norm
 from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, split_strides
 
 __all__ = ['ResNeStBottleneck', 'ResNeSt']
@@ -68,9 +68,7 @@ class ResNeStBottleneck(nn.Module):
         if self.avd_last is not None:
             out = self.avd_last(out)
         out = self.bn3(self.conv3(out))
-        out = self.drop_path(out)
-        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
-        return self.act3(out)
+        return add_residual(out, shortcut, self.drop_path, self.act3)
 
 
 @MODELS.register_module()

@@ -28,7 +28,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, build_act, build_norm, checkpoint_module, projection_shortcut
+from ..layers import (DropPath, add_residual, build_act, build_norm, checkpoint_module,
+                      projection_shortcut)
 from ..layers.drop_path import drop_path_rates
 from .base import BaseBackbone
 
@@ -81,9 +82,7 @@ class BasicBlock(nn.Module):
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        out = self.drop_path(out)
-        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
-        return self.act2(out)
+        return add_residual(out, shortcut, self.drop_path, self.act2)
 
 
 class Bottleneck(nn.Module):
@@ -120,9 +119,7 @@ class Bottleneck(nn.Module):
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        out = self.drop_path(out)
-        out += shortcut  # in place: no extra block-sized allocation (BN keeps no output)
-        return self.act3(out)
+        return add_residual(out, shortcut, self.drop_path, self.act3)
 
 
 @MODELS.register_module()

@@ -19,3 +19,11 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,
     pool = (nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
             if stride > 1 else nn.Identity())
     return nn.Sequential(pool, conv, norm)
+
+
+def add_residual(branch, shortcut, drop_path: nn.Module, act: nn.Module):
+    """``act(drop_path(branch) + shortcut)``, adding in place: no block-sized allocation
+    (the branch ends in a norm or a drop-path product, neither of which autograd keeps)."""
+    branch = drop_path(branch)
+    branch += shortcut
+    return act(branch)
