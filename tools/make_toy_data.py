@@ -308,7 +308,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='data', help='parent folder of toy_coco/ and toy_ade/')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--only', choices=['coco', 'ade'], help='generate one set only')
-    parser.add_argument('--coco-train', type=int, default=600)
+    parser.add_argument('--coco-train', type=int, default=450)
     parser.add_argument('--coco-val', type=int, default=100)
     parser.add_argument('--coco-size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--ade-train', type=int, default=200)

@@ -56,7 +56,7 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min_ratio=0.05, begin=0,
-         end=max_epochs, by_epoch=True),
+         end=max_epochs, by_epoch=True, convert_to_iter_based=True),
 ]
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
