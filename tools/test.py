@@ -15,8 +15,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
-                                       add_common_args, check_data, load_config,
-                                       register_scope, run_main)
+                                       add_common_args, check_data, default_work_dir,
+                                       load_config, register_scope, run_main)
 
 
 def parse_args(argv=None):
@@ -63,7 +63,7 @@ def main(argv=None):
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     scope = register_scope(cfg)

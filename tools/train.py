@@ -13,8 +13,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
-                                       add_common_args, check_data, load_config,
-                                       register_scope, run_main)
+                                       add_common_args, check_data, default_work_dir,
+                                       load_config, register_scope, run_main)
 
 
 def parse_args(argv=None):
@@ -38,7 +38,7 @@ def setup_config(args):
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('AmpOptimWrapper', 'OptimWrapper'):

@@ -50,7 +50,7 @@ class CfgOptionsAction(DictAction):
 
 def add_common_args(parser: argparse.ArgumentParser):
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
+                        '(default: work_dirs/<config path below configs/>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -90,6 +90,14 @@ def load_config(path, cfg_options=None):
             raise UsageError(f'--cfg-options cannot be merged into {path}: {str(err).rstrip(".")}. To replace a '
                              'whole entry, add KEY._delete_=True') from err
     return cfg
+
+
+def default_work_dir(config_path):
+    """``work_dirs/<config path below configs/>``, e.g. ``work_dirs/toy/swin_maskrcnn``."""
+    path = osp.splitext(osp.abspath(config_path))[0]
+    configs = osp.join(REPO_ROOT, 'configs') + os.sep
+    name = path[len(configs):] if path.startswith(configs) else osp.basename(path)
+    return osp.join('work_dirs', name)
 
 
 def _warn_if_new_key(cfg, dotted_key):
