@@ -296,8 +296,9 @@ _INPUT = (128, 160)
 _PARITY_SIZES = ((128, 160), (97, 131))  # one odd: checks padding/ceil behaviour
 
 
-# The default test run covers each code path once; the other rows run with `-m slow`.
-_DEFAULT_RUN = {'resnet18', 'resnet50', 'resnet50d', 'resnext50_32x4d'}
+# The default test run covers each code path once (resnet18: plain stem + torchvision;
+# resnet50d: deep stem + avg-down; resnext50: groups); the other rows run with `-m slow`.
+_DEFAULT_RUN = {'resnet18', 'resnet50d', 'resnext50_32x4d'}
 
 
 def _row(name, family, cfg, params, paper, torchvision=None):
