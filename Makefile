@@ -1,5 +1,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# Scripts and test subprocesses use the same interpreter.
+export PYTHON
 
 .PHONY: install test test-all demo readme
 
