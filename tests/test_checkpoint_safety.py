@@ -1,4 +1,4 @@
-"""Checkpoints load with weights_only=True and an explicit allow-list (DESIGN.md section 5)."""
+"""Checkpoints load with weights_only=True and an explicit allow-list (docs/safe_loading.md)."""
 import os
 import pickle
 
@@ -202,3 +202,351 @@ def test_runner_trains_two_epochs_then_resumes_a_third(tmp_path):
     resumed = safe_load(str(tmp_path / 'epoch_3.pth'))
     assert resumed['meta']['epoch'] == 3
     assert 'message_hub' in resumed and 'optimizer' in resumed
+
+
+# ------------------------------------------------ crafted pickles made of allowed globals only
+#
+# Each payload below uses only opcodes torch's weights-only unpickler implements and only
+# globals on mmbackbones' allow-list (old or new) or torch's defaults. Each is shown to be live
+# under the allow-list this project shipped before (plain builtins.getattr and defaultdict) and
+# refused by safe_load today.
+
+import builtins  # noqa: E402
+import collections  # noqa: E402
+import io  # noqa: E402
+import re  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import zipfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from mmengine.config.config import ConfigDict  # noqa: E402
+from mmengine.logging.history_buffer import HistoryBuffer  # noqa: E402
+
+from mmbackbones.weights import NotACheckpointError  # noqa: E402
+
+TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'convert_weights.py'
+
+
+def _old_safe_globals():
+    """The allow-list as it was: plain getattr and defaultdict among the globals."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    dtype_classes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith('DType')]
+    return ([collections.OrderedDict, collections.defaultdict, dict, list, tuple, set, getattr,
+             np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar] + dtype_classes
+            + [HistoryBuffer, ConfigDict])
+
+
+def _old_load(path):
+    with torch.serialization.safe_globals(_old_safe_globals()):
+        return torch.load(path, map_location='cpu', weights_only=True)
+
+
+# Pickle opcodes (protocol 2), assembled by hand.
+def G(module, name):
+    return b'c' + f'{module}\n{name}\n'.encode()
+
+
+def S(text):
+    raw = text.encode()
+    return b'X' + struct.pack('<I', len(raw)) + raw
+
+
+def PUT(i):
+    return b'q' + bytes([i])
+
+
+def GET(i):
+    return b'h' + bytes([i])
+
+
+PROTO, STOP, MARK, TUPLE, TUPLE1, TUPLE2 = b'\x80\x02', b'.', b'(', b't', b'\x85', b'\x86'
+REDUCE, NEWOBJ, BUILD, SETITEM, SETITEMS = b'R', b'\x81', b'b', b's', b'u'
+EMPTY_DICT, EMPTY_TUPLE, INT1 = b'}', b')', b'K'
+GETATTR = G('__builtin__', 'getattr')  # what pickle writes for getattr under protocol 2
+HB = G('mmengine.logging.history_buffer', 'HistoryBuffer')
+
+
+def _getattr(getattr_memo, obj, name):
+    """getattr(<obj opcodes>, name) with builtins.getattr kept in memo slot getattr_memo."""
+    return GET(getattr_memo) + obj + S(name) + TUPLE2 + REDUCE
+
+
+def _run_command(marker):
+    return f"__import__('os').system('touch {marker}')"
+
+
+def payload_builtins_dict(marker):
+    """getattr(getattr, '__self__') is the builtins module; SETITEM on its __dict__ rebinds
+    `type` to eval; the unpickler's own SETITEM check then calls type(<string>) = eval(string).
+    The evaluated string restores `type` so that the test process survives."""
+    code = (f"({_run_command(marker)}, __import__('builtins').__dict__.__setitem__('type', "
+            "__import__('builtins').__dict__.pop('_mmb_saved_type')), dict)[-1]")
+    return (PROTO + GETATTR + PUT(0)
+            + _getattr(0, GET(0), '__self__') + PUT(1)
+            + _getattr(0, GET(1), '__dict__') + PUT(2)
+            + _getattr(0, GET(1), 'eval') + PUT(3)
+            + _getattr(0, GET(1), 'type') + PUT(4)
+            + GET(2) + S('_mmb_saved_type') + GET(4) + SETITEM
+            + GET(2) + S('type') + GET(3) + SETITEM
+            + S(code) + S('k') + S('v') + SETITEM + STOP)
+
+
+def payload_rebuild_calls_eval(marker):
+    """torch's default _rebuild_from_type_v2(func, type, args, state) calls func(*args); with
+    getattr, func can be eval."""
+    return (PROTO + GETATTR + PUT(0)
+            + _getattr(0, GET(0), '__self__') + PUT(1)
+            + _getattr(0, GET(1), 'eval') + PUT(2)
+            + G('torch._tensor', '_rebuild_from_type_v2')
+            + MARK + GET(2) + G('torch', 'Tensor') + S(_run_command(marker)) + TUPLE1
+            + EMPTY_DICT + TUPLE + REDUCE + STOP)
+
+
+def payload_allowed_pair_then_globals():
+    """From an allowed pair's result, getattr(HistoryBuffer.mean, '__globals__') is
+    mmengine's module dict; SETITEM replaces its `np`."""
+    return (PROTO + GETATTR + PUT(0) + HB + PUT(1)
+            + _getattr(0, _getattr(0, GET(1), 'mean'), '__globals__')
+            + S('np') + INT1 + b'\x00' + SETITEM + STOP)
+
+
+def payload_statistics_table():
+    """HistoryBuffer.__setstate__ updates the class-wide method table: 'mean' becomes max."""
+    return (PROTO + GETATTR + PUT(0) + HB + PUT(1) + GET(1) + EMPTY_TUPLE + NEWOBJ
+            + EMPTY_DICT + S('statistics_methods')
+            + EMPTY_DICT + S('mean') + _getattr(0, GET(1), 'max') + SETITEM
+            + SETITEM + BUILD + STOP)
+
+
+def payload_instance_statistics():
+    """A buffer whose own _statistics_methods maps 'mean' to max."""
+    return (PROTO + GETATTR + PUT(0) + HB + PUT(1)
+            + GET(1) + MARK + MARK + INT1 + b'\x01' + INT1 + b'\x03' + TUPLE
+            + MARK + INT1 + b'\x01' + INT1 + b'\x01' + TUPLE + INT1 + b'\x0a' + TUPLE + REDUCE
+            + EMPTY_DICT + S('_statistics_methods')
+            + EMPTY_DICT + S('mean') + _getattr(0, GET(1), 'max') + SETITEM
+            + SETITEM + BUILD + STOP)
+
+
+def payload_shadowed_items():
+    """An OrderedDict (torch BUILDs those itself) whose `items` attribute is `list`."""
+    return (PROTO + G('collections', 'OrderedDict') + EMPTY_TUPLE + REDUCE
+            + MARK + S('w') + INT1 + b'\x01' + SETITEMS
+            + EMPTY_DICT + S('items') + G('__builtin__', 'list') + SETITEM + BUILD + STOP)
+
+
+def payload_defaultdict_factory():
+    """defaultdict(HistoryBuffer): an allowed callable that then runs on every missing key."""
+    return PROTO + G('collections', 'defaultdict') + HB + TUPLE1 + REDUCE + STOP
+
+
+def _torch_file(pkl, path):
+    """A real torch.save zip archive whose data.pkl is replaced by ``pkl``."""
+    buf = io.BytesIO()
+    torch.save({'state_dict': {'w': torch.zeros(1)}}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
+            zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info, pkl if info.filename.endswith('/data.pkl') else data)
+    return path
+
+
+_MISSING = object()
+
+
+@pytest.fixture
+def guarded_process():
+    """Snapshots builtins, mmengine's history_buffer module and HistoryBuffer's method table;
+    asserts the test left them as they were (and restores them either way)."""
+    import mmengine.logging.history_buffer as hb_module
+    HistoryBuffer()  # registers the default methods
+    spaces = [vars(builtins), vars(hb_module), HistoryBuffer._statistics_methods]
+    before = [dict(space) for space in spaces]
+    yield
+    changed = []
+    for space, saved in zip(spaces, before):
+        diff = sorted(k for k in set(space) | set(saved)
+                      if space.get(k, _MISSING) is not saved.get(k, _MISSING))
+        changed += diff
+        for key in diff:
+            if key in saved:
+                space[key] = saved[key]
+            else:
+                del space[key]
+    assert not changed, f'process state changed: {changed}'
+
+
+def _liveness_of_code_payload(make, tmp_path):
+    marker = tmp_path / 'ran_under_old_list'
+    path = _torch_file(make(marker), tmp_path / 'live.pth')
+    with pytest.raises(Exception):
+        _old_load(path)  # the payload errors after its command ran
+    assert marker.exists(), 'payload did not run under the old allow-list'
+
+
+CODE_PAYLOADS = [payload_builtins_dict, payload_rebuild_calls_eval]
+
+
+@pytest.mark.parametrize('make', CODE_PAYLOADS, ids=lambda f: f.__name__)
+def test_code_payload_runs_under_old_allow_list(make, tmp_path, guarded_process):
+    _liveness_of_code_payload(make, tmp_path)
+
+
+@pytest.mark.parametrize('make', CODE_PAYLOADS, ids=lambda f: f.__name__)
+def test_code_payload_is_refused_by_safe_load(make, tmp_path, guarded_process):
+    marker = tmp_path / 'pwned'
+    path = _torch_file(make(marker), tmp_path / 'evil.pth')
+    with pytest.raises(UnsafeCheckpointError, match=r"getattr\(.*'__self__'\)"):
+        safe_load(str(path))
+    assert not marker.exists()
+
+
+def _load_through(entry, path):
+    if entry == 'safe_load':
+        return safe_load(str(path))
+    if entry == 'mmengine._load_checkpoint':
+        return _load_checkpoint(str(path), map_location='cpu')
+    if entry == 'CheckpointLoader':
+        return CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert entry == 'init_weights'
+    model = mmbackbones.build_backbone(
+        'resnet18', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+
+
+ENTRY_POINTS = ['safe_load', 'mmengine._load_checkpoint', 'CheckpointLoader', 'init_weights']
+
+
+@pytest.mark.parametrize('entry', ENTRY_POINTS)
+def test_builtins_chain_is_refused_at_every_entry_point(entry, tmp_path, guarded_process):
+    marker = tmp_path / 'pwned'
+    path = _torch_file(payload_builtins_dict(marker), tmp_path / 'evil.pth')
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        _load_through(entry, path)
+    assert not marker.exists()
+
+
+def test_builtins_chain_is_refused_by_convert_weights_tool(tmp_path, guarded_process):
+    marker = tmp_path / 'pwned'
+    path = _torch_file(payload_builtins_dict(marker), tmp_path / 'evil.pth')
+    out = subprocess.run([sys.executable, str(TOOL), str(path), str(tmp_path / 'out.pth'),
+                          '--variant', 'resnet18'],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert 'refused to load' in out.stderr and 'evil.pth' in out.stderr, out.stderr[-2000:]
+    assert not marker.exists() and not (tmp_path / 'out.pth').exists()
+
+
+def test_allowed_pair_result_cannot_be_traversed(tmp_path, guarded_process):
+    import mmengine.logging.history_buffer as hb_module
+    path = _torch_file(payload_allowed_pair_then_globals(), tmp_path / 'evil.pth')
+    real_np = hb_module.np
+    _old_load(path)
+    assert hb_module.np == 0, 'payload did not rebind mmengine\'s np under the old allow-list'
+    hb_module.np = real_np
+    with pytest.raises(UnsafeCheckpointError, match="'__globals__'"):
+        safe_load(str(path))
+    assert hb_module.np is real_np
+
+
+def test_class_wide_statistics_table_cannot_be_replaced(tmp_path, guarded_process):
+    path = _torch_file(payload_statistics_table(), tmp_path / 'evil.pth')
+    table = HistoryBuffer._statistics_methods
+    real_mean = table['mean']
+    _old_load(path)
+    assert table['mean'] is HistoryBuffer.max, 'payload did not change the table (old list)'
+    table['mean'] = real_mean
+    with pytest.raises(UnsafeCheckpointError, match=r"statistics methods \['mean'\]"):
+        safe_load(str(path))
+    assert table['mean'] is real_mean
+    buffer = HistoryBuffer([1, 3], [1, 1])
+    assert buffer.statistics('mean') == 2
+
+
+def test_instance_statistics_override_is_refused(tmp_path, guarded_process):
+    path = _torch_file(payload_instance_statistics(), tmp_path / 'evil.pth')
+    buffer = _old_load(path)
+    assert buffer.statistics('mean') == 3, 'mean of [1, 3] should read as max under the old list'
+    with pytest.raises(UnsafeCheckpointError, match="'_statistics_methods'"):
+        safe_load(str(path))
+
+
+def test_shadowed_dict_method_is_refused(tmp_path, guarded_process):
+    path = _torch_file(payload_shadowed_items(), tmp_path / 'evil.pth')
+    loaded = _old_load(path)
+    assert len(loaded) == 1 and loaded.items() == [], 'items() not shadowed under the old list'
+    with pytest.raises(UnsafeCheckpointError, match="'items'"):
+        safe_load(str(path))
+
+
+def test_defaultdict_with_callable_factory_is_refused(tmp_path, guarded_process):
+    path = _torch_file(payload_defaultdict_factory(), tmp_path / 'evil.pth')
+    loaded = _old_load(path)
+    assert isinstance(loaded['missing'], HistoryBuffer)  # the loaded factory ran
+    with pytest.raises(UnsafeCheckpointError, match='defaultdict'):
+        safe_load(str(path))
+
+
+def test_global_registration_of_plain_getattr_is_refused(tmp_path, guarded_process):
+    path = tmp_path / 'fine.pth'
+    torch.save({'w': torch.zeros(1)}, path)
+    with torch.serialization.safe_globals([getattr]):  # as someone's add_safe_globals would
+        with pytest.raises(UnsafeCheckpointError, match='builtins.getattr'):
+            safe_load(str(path))
+    assert torch.equal(safe_load(str(path))['w'], torch.zeros(1))
+
+
+def test_allowed_getattr_pairs_are_exactly_what_mmengine_pickles():
+    """Record every getattr a real message-hub state dict asks for when unpickled."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub('getattr-pairs')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_info('iter', 3)
+    asked = []
+
+    class Recorder(pickle.Unpickler):
+
+        def find_class(self, module, name):
+            found = super().find_class(module, name)
+            if found is not getattr:
+                return found
+
+            def recording_getattr(obj, attr):
+                asked.append((f'{obj.__module__}.{obj.__qualname__}', attr))
+                return getattr(obj, attr)
+
+            return recording_getattr
+
+    Recorder(io.BytesIO(pickle.dumps(hub.state_dict(), protocol=2))).load()
+    assert set(asked) == set(mmbackbones.weights.GETATTR_PAIRS)
+    from mmbackbones.weights import SAFE_GLOBALS
+    assert getattr not in [g[0] if isinstance(g, tuple) else g for g in SAFE_GLOBALS]
+
+
+# ------------------------------------------------------------------ files that are no checkpoint
+
+
+@pytest.mark.parametrize('content', [b'', b'model weights, honest\n', 'truncated'],
+                         ids=['empty', 'text', 'truncated-zip'])
+def test_non_checkpoint_files_say_so(content, tmp_path):
+    path = tmp_path / 'weights.pth'
+    if content == 'truncated':
+        torch.save({'w': torch.zeros(64)}, path)
+        content = path.read_bytes()[:200]
+    path.write_bytes(content)
+    for entry in ENTRY_POINTS:
+        with pytest.raises(NotACheckpointError, match=re.escape(f"{path} is not a torch checkpoint")):
+            _load_through(entry, path)
+
+
+def test_legacy_format_still_loads(tmp_path):
+    path = tmp_path / 'legacy.pth'
+    torch.save({'w': torch.ones(2)}, path, _use_new_zipfile_serialization=False)
+    assert torch.equal(safe_load(str(path))['w'], torch.ones(2))
