@@ -550,3 +550,92 @@ def test_legacy_format_still_loads(tmp_path):
     path = tmp_path / 'legacy.pth'
     torch.save({'w': torch.ones(2)}, path, _use_new_zipfile_serialization=False)
     assert torch.equal(safe_load(str(path))['w'], torch.ones(2))
+
+
+# ------------------------------------------------------------------ numpy through allowed globals
+
+NONE, NEWTRUE, NEWFALSE, TUPLE3 = b'N', b'\x88', b'\x89', b'\x87'
+RAW = 'AAAAAAAA'  # would be read as a PyObject pointer; never dereferenced in these tests
+
+
+def _np_bytes(text):
+    return G('_codecs', 'encode') + S(text) + S('latin1') + TUPLE2 + REDUCE
+
+
+def _np_dtype(spec):
+    return G('numpy', 'dtype') + S(spec) + NEWFALSE + NEWTRUE + TUPLE3 + REDUCE
+
+
+def _forged_dtype():
+    """A void dtype rebuilt by __setstate__ with an object field and flags 0."""
+    return (_np_dtype('V8') + MARK + INT1 + b'\x03' + S('|') + NONE + S('a') + TUPLE1
+            + EMPTY_DICT + S('a') + _np_dtype('O8') + INT1 + b'\x00' + TUPLE2 + SETITEM
+            + INT1 + b'\x08' + INT1 + b'\x01' + INT1 + b'\x00' + TUPLE + BUILD)
+
+
+def payload_object_array_from_bytes():
+    """ndarray((1,), dtype('O'), buffer=b'AAAAAAAA'): an object array of forged pointers."""
+    return (PROTO + G('numpy', 'ndarray') + MARK + INT1 + b'\x01' + TUPLE1 + _np_dtype('O8')
+            + _np_bytes(RAW) + TUPLE + NEWOBJ + STOP)
+
+
+def payload_forged_dtype_array():
+    return (PROTO + G('numpy._core.multiarray', '_reconstruct')
+            + G('numpy', 'ndarray') + INT1 + b'\x00' + TUPLE1 + _np_bytes('b') + TUPLE3 + REDUCE
+            + MARK + INT1 + b'\x01' + INT1 + b'\x01' + TUPLE1 + _forged_dtype() + NEWFALSE
+            + _np_bytes(RAW) + TUPLE + BUILD + STOP)
+
+
+def payload_forged_dtype_scalar():
+    return (PROTO + G('numpy._core.multiarray', 'scalar') + _forged_dtype() + _np_bytes(RAW)
+            + TUPLE2 + REDUCE + STOP)
+
+
+def _raw_bytes_of(array):
+    import ctypes
+    return ctypes.string_at(array.ctypes.data, 8)
+
+
+def test_object_array_over_raw_bytes_is_refused(tmp_path):
+    path = _torch_file(payload_object_array_from_bytes(), tmp_path / 'evil.pth')
+    forged = _old_load(path)
+    assert forged.dtype == object and _raw_bytes_of(forged) == RAW.encode()  # pointers forged
+    with pytest.raises(UnsafeCheckpointError, match=r'numpy\.ndarray\(\.\.\.\)'):
+        safe_load(str(path))
+
+
+def test_array_with_forged_dtype_flags_is_refused(tmp_path):
+    path = _torch_file(payload_forged_dtype_array(), tmp_path / 'evil.pth')
+    forged = _old_load(path)
+    assert forged.dtype.fields['a'][0] == object and not forged.dtype.hasobject
+    assert _raw_bytes_of(forged) == RAW.encode()
+    with pytest.raises(UnsafeCheckpointError, match='numpy dtype'):
+        safe_load(str(path))
+
+
+def test_scalar_with_forged_dtype_flags_is_refused(tmp_path):
+    path = _torch_file(payload_forged_dtype_scalar(), tmp_path / 'evil.pth')
+    forged = _old_load(path)
+    assert forged.dtype.fields['a'][0] == object and not forged.dtype.hasobject
+    with pytest.raises(UnsafeCheckpointError, match='numpy dtype'):
+        safe_load(str(path))
+
+
+def test_numpy_values_round_trip_as_plain_numpy(tmp_path):
+    path = tmp_path / 'np.pth'
+    values = {'a': np.arange(6, dtype=np.float32).reshape(2, 3), 'b': np.float64(2.5),
+              'c': np.int64(7), 'd': np.array(['x', 'yz']), 'e': np.array([1, 2], dtype='>i4'),
+              'f': (np.zeros(2, dtype=np.uint8), ), 'g': np.dtype('f2')}
+    torch.save(values, path)
+    loaded = safe_load(str(path))
+    for key, value in values.items():
+        got = loaded[key]
+        if isinstance(value, tuple):
+            value, got = value[0], got[0]
+        value = pickle.loads(pickle.dumps(value, protocol=2))  # what plain pickle gives back
+        assert type(got) is type(value), key
+        if isinstance(value, np.ndarray):
+            assert got.dtype == value.dtype and np.array_equal(got, value), key
+        else:
+            assert got == value, key
+    assert pickle.loads(pickle.dumps(loaded['a'])).__class__ is np.ndarray

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 __all__ = ['SAFE_GLOBALS', 'GETATTR_PAIRS', 'safe_load', 'UnsafeCheckpointError',
-           'NotACheckpointError', 'install_mmengine_loader']
+           'NotACheckpointError', 'CheckpointArray', 'install_mmengine_loader']
 
 
 class UnsafeCheckpointError(RuntimeError):
@@ -71,16 +71,65 @@ def _checkpoint_defaultdict(*args):
     return collections.defaultdict(factory)
 
 
+def _check_dtype(dtype):
+    """numpy's dtype.__setstate__ believes whatever flags and fields it is given, so a pickle can
+    make a dtype whose object fields numpy treats as plain bytes (forged pointers). Only plain
+    dtypes that equal a freshly built one pass."""
+    fresh = None
+    if dtype.fields is None and dtype.subdtype is None and dtype.kind != 'O':
+        try:
+            fresh = np.dtype(dtype.str)
+        except (TypeError, ValueError):
+            pass
+    if fresh is None or fresh != dtype or (fresh.itemsize, fresh.alignment, fresh.flags) != (
+            dtype.itemsize, dtype.alignment, dtype.flags):
+        raise UnsafeCheckpointError(
+            f'the pickle builds numpy dtype {dtype.str!r} (fields={dtype.names}, '
+            f'flags={dtype.flags}); checkpoints may only hold numpy arrays and scalars of plain '
+            'numeric, string or datetime dtypes')
+    return dtype
+
+
+class CheckpointArray(np.ndarray):
+    """The class the name ``numpy.ndarray`` stands for inside a checkpoint: arrays are made by
+    ``_reconstruct`` and filled by ``__setstate__``, which checks the dtype before numpy reads
+    the raw bytes. ``safe_load`` hands back plain ndarray views."""
+
+    def __new__(cls, *args, **kwargs):
+        # NEWOBJ would reach ndarray(shape, dtype, buffer): an object array over raw bytes.
+        raise UnsafeCheckpointError('the pickle calls numpy.ndarray(...) directly; checkpoints '
+                                    'hold arrays only as numpy pickles them')
+
+    def __setstate__(self, state):
+        dtypes = [item for item in state if isinstance(item, np.dtype)] \
+            if isinstance(state, tuple) else []
+        if len(dtypes) != 1:
+            raise UnsafeCheckpointError('the pickle sets a numpy array from a malformed state')
+        _check_dtype(dtypes[0])
+        super().__setstate__(state)
+
+    def __reduce_ex__(self, protocol):
+        return self.view(np.ndarray).__reduce_ex__(protocol)
+
+
 def _numpy_globals():
-    found = [np.ndarray, np.dtype]
-    # numpy 2 moved numpy.core to numpy._core; checkpoints written under either name load.
     try:
         from numpy._core import multiarray
     except ImportError:  # numpy < 2
         from numpy.core import multiarray
-    for name in ('_reconstruct', 'scalar'):
-        fn = getattr(multiarray, name)
-        found += [(fn, f'numpy.core.multiarray.{name}'), (fn, f'numpy._core.multiarray.{name}')]
+    real_scalar = multiarray.scalar
+
+    def checkpoint_scalar(dtype, *args):
+        """Stands in for numpy's ``scalar``: the dtype is checked first."""
+        if not isinstance(dtype, np.dtype):
+            raise UnsafeCheckpointError('the pickle calls numpy scalar() without a dtype')
+        return real_scalar(_check_dtype(dtype), *args)
+
+    found = [(CheckpointArray, 'numpy.ndarray'), np.dtype]
+    # numpy 2 moved numpy.core to numpy._core; checkpoints written under either name load.
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        found += [(multiarray._reconstruct, f'{module}._reconstruct'),
+                  (checkpoint_scalar, f'{module}.scalar')]
     # Concrete dtype classes (numpy >= 1.25): BUILD on a dtype needs its type allowed.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
@@ -157,35 +206,49 @@ def _statistics_table():
     return history_buffer._statistics_methods
 
 
-def _check_loaded(obj, name):
-    """Walk the loaded object: no instance attribute may shadow its class (e.g. an
-    OrderedDict whose ``items`` is a loaded callable)."""
-    seen, todo = set(), [obj]
-    while todo:
-        item = todo.pop()
-        if id(item) in seen or isinstance(item, (str, bytes, int, float, complex, bool,
-                                                  torch.Tensor, type)) or item is None:
-            continue
-        seen.add(id(item))
-        if isinstance(item, np.ndarray):
-            if item.dtype.hasobject:
-                todo.extend(item.ravel().tolist())
-            continue
-        if isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            todo.extend(item)
-        state = getattr(item, '__dict__', None)
-        if isinstance(state, dict):
-            for key, value in state.items():
-                if not isinstance(key, str) or (key.startswith('__') and key.endswith('__')) \
-                        or hasattr(type(item), key):
-                    raise UnsafeCheckpointError(
-                        f'refused to load {name}: the pickle sets attribute {key!r} on a '
-                        f'{type(item).__name__}, overriding its class; real checkpoints never '
-                        'do that')
-                todo.append(value)
+def _finish(obj, name, seen):
+    """Check the loaded object and return it with CheckpointArray replaced by plain ndarray
+    views. No instance attribute may shadow its class (e.g. an OrderedDict whose ``items`` is a
+    loaded callable) and every dtype must be plain."""
+    if isinstance(obj, (str, bytes, int, float, complex, bool, torch.Tensor, type)) or obj is None:
+        return obj
+    if isinstance(obj, np.ndarray):
+        _check_dtype(obj.dtype)
+        return obj.view(np.ndarray) if type(obj) is CheckpointArray else obj
+    if isinstance(obj, (np.dtype, np.generic)):
+        _check_dtype(obj if isinstance(obj, np.dtype) else obj.dtype)
+        return obj
+    if id(obj) in seen:
+        return seen[id(obj)]
+    seen[id(obj)] = obj
+    if isinstance(obj, dict):
+        for key in list(obj.keys()):
+            _finish(key, name, seen)
+            value = obj[key]
+            new = _finish(value, name, seen)
+            if new is not value:
+                obj[key] = new
+    elif isinstance(obj, list):
+        for index, value in enumerate(obj):
+            new = _finish(value, name, seen)
+            if new is not value:
+                obj[index] = new
+    elif isinstance(obj, (tuple, set, frozenset)):
+        items = [_finish(value, name, seen) for value in obj]
+        if any(new is not old for new, old in zip(items, obj)):
+            seen[id(obj)] = obj = type(obj)(items)
+    state = getattr(obj, '__dict__', None)
+    if isinstance(state, dict):
+        for key in list(state):
+            if not isinstance(key, str) or (key.startswith('__') and key.endswith('__')) \
+                    or hasattr(type(obj), key):
+                raise UnsafeCheckpointError(
+                    f'refused to load {name}: the pickle sets attribute {key!r} on a '
+                    f'{type(obj).__name__}, overriding its class; real checkpoints never do that')
+            new = _finish(state[key], name, seen)
+            if new is not state[key]:
+                state[key] = new
+    return obj
 
 
 def safe_load(f, map_location='cpu'):
@@ -232,8 +295,13 @@ def safe_load(f, map_location='cpu'):
             raise UnsafeCheckpointError(
                 f'refused to load {name}: its pickle replaces HistoryBuffer statistics '
                 f'methods {changed} for the whole process')
-    _check_loaded(result, name)
-    return result
+    try:
+        return _finish(result, name, {})
+    except UnsafeCheckpointError as err:
+        message = str(err)
+        raise UnsafeCheckpointError(
+            message if message.startswith('refused') else f'refused to load {name}: {message}'
+        ) from None
 
 
 def _load_local(filename, map_location):
