@@ -119,6 +119,7 @@ def test_timm_scheme_offline_through_pretrained_cfg_overlay(tmp_path, monkeypatc
         return real_create(name, pretrained=pretrained, num_classes=0, **kwargs)
 
     monkeypatch.setattr(timm, 'create_model', create_from_local_file)
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')  # no network probe; local/cached weights still load
     model = mmbackbones.build_backbone(
         'swin_tiny_patch4_window7_224',
         init_cfg=dict(type='Pretrained', checkpoint='timm://swin_tiny_patch4_window7_224'))
@@ -639,3 +640,122 @@ def test_numpy_values_round_trip_as_plain_numpy(tmp_path):
         else:
             assert got == value, key
     assert pickle.loads(pickle.dumps(loaded['a'])).__class__ is np.ndarray
+
+
+# ------------------------------------------------------------------------- timm:// offline
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from mmbackbones.weights import HubOfflineError  # noqa: E402
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """Every socket connection is recorded and fails; huggingface_hub sees an empty cache."""
+    import huggingface_hub.constants as hf_constants
+    calls = []
+
+    def unreachable(address, timeout=None, *args, **kwargs):
+        calls.append((address, timeout))
+        raise OSError(101, 'Network is unreachable')
+
+    monkeypatch.setattr(socket, 'create_connection', unreachable)
+    monkeypatch.setattr(hf_constants, 'HF_HUB_CACHE', str(tmp_path / 'empty_hf_cache'))
+    monkeypatch.delenv('HF_ENDPOINT', raising=False)
+    for var in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
+        monkeypatch.delenv(var, raising=False)
+    return calls
+
+
+def _timm_init_error(variant='resnet18', name='resnet18'):
+    model = mmbackbones.build_backbone(
+        variant, init_cfg=dict(type='Pretrained', checkpoint=f'timm://{name}'))
+    start = time.monotonic()
+    with pytest.raises(HubOfflineError) as info:
+        model.init_weights()
+    return str(info.value), time.monotonic() - start
+
+
+def test_timm_scheme_with_hf_hub_offline_fails_fast(no_network, monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    message, seconds = _timm_init_error()
+    assert no_network == []  # neither the probe nor timm tried to connect
+    assert seconds < 10
+    assert 'timm://resnet18' in message and 'offline (HF_HUB_OFFLINE=1)' in message
+    assert 'checkpoint="/path/to/resnet18.pth"' in message and 'torch.save' in message
+
+
+def test_timm_scheme_probes_the_hub_once_with_a_short_timeout(no_network):
+    message, seconds = _timm_init_error()
+    assert no_network == [(('huggingface.co', 443), 2.0)]
+    assert 'cannot reach huggingface.co:443' in message and seconds < 10
+
+
+def test_timm_scheme_gives_up_on_a_hub_that_does_not_answer(no_network, monkeypatch):
+    convert_module = sys.modules['mmbackbones.weights.convert']
+    monkeypatch.setattr(convert_module, 'HUB_PROBE_TIMEOUT', 0.2)
+    release = threading.Event()
+
+    def hangs(address, timeout=None, *args, **kwargs):
+        release.wait(10)  # a resolver that never answers
+        raise OSError('late')
+
+    monkeypatch.setattr(socket, 'create_connection', hangs)
+    try:
+        message, seconds = _timm_init_error()
+    finally:
+        release.set()
+    assert 'did not answer within 0.2 s' in message and seconds < 5
+
+
+# ------------------------------------------------------- checkpoints as OpenMMLab runners write them
+
+
+def _runner_style_checkpoint(state_dict, dataset_meta):
+    """What mmengine's Runner.save_checkpoint writes for a detector or segmentor: meta with the
+    dataset's metainfo, the state dict, a message hub, optimizer and scheduler states."""
+    import mmengine
+    from mmengine.logging import MessageHub
+    hub = MessageHub('runner-style')
+    hub.update_scalar('train/loss', np.float32(0.75))
+    hub.update_scalar('train/lr', 0.01)
+    hub.update_info('dataset_meta', dataset_meta)
+    hub.update_info('iter', 40)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.01, momentum=0.9)
+    optimizer.step()
+    return dict(
+        meta=dict(epoch=12, iter=40, cfg="model = dict(type='X')\n", seed=np.int64(2024),
+                  experiment_name='exp', time='20260101_000000',
+                  mmengine_version=mmengine.__version__, dataset_meta=dataset_meta),
+        state_dict=collections.OrderedDict(state_dict), message_hub=hub.state_dict(),
+        optimizer=optimizer.state_dict(),
+        param_schedulers=[dict(milestones=collections.Counter({8: 1, 11: 1}), last_step=12)])
+
+
+@pytest.mark.parametrize('toolbox', ['mmdet', 'mmseg'])
+def test_openmmlab_runner_checkpoints_load(toolbox, tmp_path):
+    if toolbox == 'mmdet':
+        from mmdet.datasets import CocoDataset as Dataset
+        heads = {'neck.fpn_convs.0.conv.weight': torch.randn(4, 4, 3, 3),
+                 'rpn_head.rpn_cls.bias': torch.randn(3)}
+    else:
+        from mmseg.datasets import ADE20KDataset as Dataset
+        heads = {'decode_head.conv_seg.weight': torch.randn(150, 4, 1, 1)}
+    backbone = mmbackbones.build_backbone('resnet18')
+    state = {f'backbone.{k}': torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in backbone.state_dict().items()}
+    state.update(heads)
+    path = tmp_path / f'{toolbox}_epoch_12.pth'
+    torch.save(_runner_style_checkpoint(state, Dataset.METAINFO), path)
+
+    for loaded in (safe_load(str(path)), _load_checkpoint(str(path), map_location='cpu')):
+        assert loaded['meta']['dataset_meta'] == Dataset.METAINFO
+        assert loaded['message_hub']['log_scalars']['train/loss'].current() == np.float32(0.75)
+        assert loaded['optimizer']['param_groups'][0]['momentum'] == 0.9
+        assert all(torch.equal(loaded['state_dict'][k], v) for k, v in state.items())
+    model = mmbackbones.build_backbone(
+        'resnet18', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    assert torch.equal(model.layer4[1].conv2.weight, state['backbone.layer4.1.conv2.weight'])
