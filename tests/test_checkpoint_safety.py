@@ -592,6 +592,12 @@ def payload_forged_dtype_scalar():
             + TUPLE2 + REDUCE + STOP)
 
 
+def payload_forged_dtype_allocation():
+    """_reconstruct(ndarray, (1,), forged): numpy allocates it unzeroed, object field and all."""
+    return (PROTO + G('numpy._core.multiarray', '_reconstruct') + G('numpy', 'ndarray')
+            + INT1 + b'\x01' + TUPLE1 + _forged_dtype() + TUPLE3 + REDUCE + STOP)
+
+
 def _raw_bytes_of(array):
     import ctypes
     return ctypes.string_at(array.ctypes.data, 8)
@@ -610,6 +616,14 @@ def test_array_with_forged_dtype_flags_is_refused(tmp_path):
     forged = _old_load(path)
     assert forged.dtype.fields['a'][0] == object and not forged.dtype.hasobject
     assert _raw_bytes_of(forged) == RAW.encode()
+    with pytest.raises(UnsafeCheckpointError, match='numpy dtype'):
+        safe_load(str(path))
+
+
+def test_allocation_with_forged_dtype_is_refused(tmp_path):
+    path = _torch_file(payload_forged_dtype_allocation(), tmp_path / 'evil.pth')
+    forged = _old_load(path)
+    assert forged.dtype.fields['a'][0] == object and not forged.dtype.hasobject
     with pytest.raises(UnsafeCheckpointError, match='numpy dtype'):
         safe_load(str(path))
 

@@ -117,7 +117,17 @@ def _numpy_globals():
         from numpy._core import multiarray
     except ImportError:  # numpy < 2
         from numpy.core import multiarray
-    real_scalar = multiarray.scalar
+    real_scalar, real_reconstruct = multiarray.scalar, multiarray._reconstruct
+
+    def checkpoint_reconstruct(subtype, shape, dtype):
+        """Stands in for numpy's ``_reconstruct``: a CheckpointArray of a checked dtype (numpy
+        allocates it without zeroing when the flags say it holds no objects)."""
+        if subtype is not CheckpointArray or not isinstance(dtype, (bytes, str, np.dtype)):
+            raise UnsafeCheckpointError('the pickle calls numpy _reconstruct() with '
+                                        f'{_describe(subtype)}, {_describe(dtype)}')
+        if isinstance(dtype, np.dtype):
+            _check_dtype(dtype)
+        return real_reconstruct(CheckpointArray, shape, dtype)
 
     def checkpoint_scalar(dtype, *args):
         """Stands in for numpy's ``scalar``: the dtype is checked first."""
@@ -128,7 +138,7 @@ def _numpy_globals():
     found = [(CheckpointArray, 'numpy.ndarray'), np.dtype]
     # numpy 2 moved numpy.core to numpy._core; checkpoints written under either name load.
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        found += [(multiarray._reconstruct, f'{module}._reconstruct'),
+        found += [(checkpoint_reconstruct, f'{module}._reconstruct'),
                   (checkpoint_scalar, f'{module}.scalar')]
     # Concrete dtype classes (numpy >= 1.25): BUILD on a dtype needs its type allowed.
     dtypes = getattr(np, 'dtypes', None)
