@@ -543,7 +543,8 @@ def test_non_checkpoint_files_say_so(content, tmp_path):
         content = path.read_bytes()[:200]
     path.write_bytes(content)
     for entry in ENTRY_POINTS:
-        with pytest.raises(NotACheckpointError, match=re.escape(f"{path} is not a torch checkpoint")):
+        expected = re.escape(f'{path} is not a torch checkpoint')
+        with pytest.raises(NotACheckpointError, match=expected):
             _load_through(entry, path)
 
 
@@ -724,7 +725,7 @@ def test_timm_scheme_gives_up_on_a_hub_that_does_not_answer(no_network, monkeypa
     assert 'did not answer within 0.2 s' in message and seconds < 5
 
 
-# ------------------------------------------------------- checkpoints as OpenMMLab runners write them
+# ---------------------------------------------------- checkpoints as OpenMMLab runners write them
 
 
 def _runner_style_checkpoint(state_dict, dataset_meta):

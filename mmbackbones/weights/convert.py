@@ -170,6 +170,8 @@ def _hub_offline_mode():
 
 def _timm_state_dict(name: str):
     import timm  # only for users who ask for it; `import mmbackbones` never imports timm
+    if not timm.is_model(name):  # before the offline handling below, which would hide it
+        raise ValueError(f'timm://{name}: timm has no model {name!r} (see timm.list_models())')
     reason = _hub_offline_reason()
     if reason is None:
         return timm.create_model(name, pretrained=True).state_dict()
@@ -177,9 +179,10 @@ def _timm_state_dict(name: str):
         with _hub_offline_mode():  # weights downloaded earlier still load from the cache
             return timm.create_model(name, pretrained=True).state_dict()
     except Exception as err:
+        detail = str(err).splitlines()[0] if str(err) else ''
         raise HubOfflineError(
             f'timm://{name}: the Hugging Face hub is offline ({reason}) and the weights are not '
-            f'in the local cache ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}). '
+            f'in the local cache ({type(err).__name__}: {detail}). '
             'Use a local file instead: where there is network, run `torch.save(timm.create_model('
             f'"{name}", pretrained=True).state_dict(), "{name}.pth")`, copy the file here and set '
             f'init_cfg=dict(type="Pretrained", checkpoint="/path/to/{name}.pth") (the timm layout '
