@@ -774,3 +774,12 @@ def test_openmmlab_runner_checkpoints_load(toolbox, tmp_path):
         'resnet18', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
     assert torch.equal(model.layer4[1].conv2.weight, state['backbone.layer4.1.conv2.weight'])
+
+
+def test_timm_scheme_with_an_unknown_model_says_so(no_network, monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    model = mmbackbones.build_backbone(
+        'resnet18', init_cfg=dict(type='Pretrained', checkpoint='timm://resnet_that_is_not'))
+    with pytest.raises(ValueError, match="timm has no model 'resnet_that_is_not'"):
+        model.init_weights()
+    assert no_network == []
