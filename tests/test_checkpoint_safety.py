@@ -219,6 +219,7 @@ import re  # noqa: E402
 import struct  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import warnings  # noqa: E402
 import zipfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -492,6 +493,32 @@ def test_defaultdict_with_callable_factory_is_refused(tmp_path, guarded_process)
     loaded = _old_load(path)
     assert isinstance(loaded['missing'], HistoryBuffer)  # the loaded factory ran
     with pytest.raises(UnsafeCheckpointError, match='defaultdict'):
+        safe_load(str(path))
+
+
+class _TensorWithHook:
+    """Pickles as torch's own _rebuild_tensor_v2 with a backward hook (`list`, an allowed
+    global) that autograd calls on every backward pass."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __reduce__(self):
+        t = self.tensor
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # TypedStorage keeps the dtype in the pickle
+            storage = t.storage()
+        return torch._utils._rebuild_tensor_v2, (storage, 0, t.size(), t.stride(), True,
+                                                 collections.OrderedDict({0: list}))
+
+
+def test_tensor_with_backward_hooks_is_refused(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'w': _TensorWithHook(torch.ones(2))}, path)
+    hooked = _old_load(path)['w']
+    with pytest.raises(TypeError, match="hook returned 'list'"):
+        (hooked * 2).sum().backward()  # the loaded callable ran
+    with pytest.raises(UnsafeCheckpointError, match='backward hooks'):
         safe_load(str(path))
 
 

@@ -220,8 +220,13 @@ def _finish(obj, name, seen):
     """Check the loaded object and return it with CheckpointArray replaced by plain ndarray
     views. No instance attribute may shadow its class (e.g. an OrderedDict whose ``items`` is a
     loaded callable) and every dtype must be plain."""
-    if isinstance(obj, (str, bytes, int, float, complex, bool, torch.Tensor, type)) or obj is None:
+    if isinstance(obj, (str, bytes, int, float, complex, bool, type)) or obj is None:
         return obj
+    if isinstance(obj, torch.Tensor) and obj._backward_hooks:
+        # torch's _rebuild_tensor_v2 installs them; autograd would call them on backward.
+        raise UnsafeCheckpointError(
+            f'refused to load {name}: a tensor carries backward hooks; torch.save never writes '
+            'them')
     if isinstance(obj, np.ndarray):
         _check_dtype(obj.dtype)
         return obj.view(np.ndarray) if type(obj) is CheckpointArray else obj
