@@ -125,8 +125,7 @@ def _numpy_globals():
         if subtype is not CheckpointArray or not isinstance(dtype, (bytes, str, np.dtype)):
             raise UnsafeCheckpointError('the pickle calls numpy _reconstruct() with '
                                         f'{_describe(subtype)}, {_describe(dtype)}')
-        if isinstance(dtype, np.dtype):
-            _check_dtype(dtype)
+        _check_dtype(dtype if isinstance(dtype, np.dtype) else np.dtype(dtype))
         return real_reconstruct(CheckpointArray, shape, dtype)
 
     def checkpoint_scalar(dtype, *args):
