@@ -32,3 +32,13 @@ def test_missing_source_file_is_a_clear_error(tmp_path):
                           '--variant', 'swin_tiny_patch4_window7_224'], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode != 0 and 'does not exist' in out.stderr
+
+
+def test_a_file_that_is_no_checkpoint_is_a_clear_error(tmp_path):
+    src = tmp_path / 'notes.pth'
+    src.write_text('these are not weights\n')
+    out = subprocess.run([sys.executable, str(TOOL), str(src), str(tmp_path / 'x.pth'),
+                          '--variant', 'resnet18'], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert f'convert_weights: {src} is not a torch checkpoint' in out.stderr, out.stderr
+    assert 'Traceback' not in out.stderr and not (tmp_path / 'x.pth').exists()

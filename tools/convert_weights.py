@@ -27,12 +27,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     import mmbackbones
-    from mmbackbones.weights import convert, detect_source, safe_load, unwrap_state_dict
+    from mmbackbones.weights import (NotACheckpointError, UnsafeCheckpointError, convert,
+                                     detect_source, safe_load, unwrap_state_dict)
     args = parse_args(argv)
     if not os.path.isfile(args.src):
         sys.exit(f'convert_weights: {args.src} does not exist')
     model = mmbackbones.build_backbone(args.variant)  # default out_indices: every level
-    state = unwrap_state_dict(safe_load(args.src))
+    try:
+        state = unwrap_state_dict(safe_load(args.src))
+    except (NotACheckpointError, UnsafeCheckpointError) as err:
+        sys.exit(f'convert_weights: {err}')
     source = args.source or detect_source(state, model)
     converted = convert(state, args.variant, source, model=model)
     missing, unexpected = model.load_state_dict(converted, strict=False)

@@ -1,10 +1,14 @@
-"""Foreign checkpoints -> mmbackbones keys (DESIGN.md section 5).
+"""Foreign checkpoints -> mmbackbones keys.
 
 Each family registers, per source layout (``timm``, ``torchvision``, ``official``, ``mmdet``,
 ``mmseg``, ``mmpretrain``), a detector that recognises the layout from its keys and a converter
 that maps it onto the family's own keys. Classifier heads are dropped; nothing else is.
 """
+import contextlib
+import os
 import re
+import socket
+import threading
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -12,7 +16,7 @@ import torch
 from .checkpoint import safe_load
 
 __all__ = ['register_converter', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
-           'PretrainedMismatchError', 'SOURCES']
+           'PretrainedMismatchError', 'HubOfflineError', 'SOURCES']
 
 SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain')
 
@@ -25,6 +29,16 @@ MIN_MATCHED_FRACTION = 0.9
 
 class PretrainedMismatchError(RuntimeError):
     """A checkpoint matched too little of the backbone to be what the user meant."""
+
+
+class HubOfflineError(ConnectionError):
+    """``timm://`` weights were asked for, the hub is unreachable and they are not cached."""
+
+
+# Seconds the hub may take to accept a connection before timm:// counts as offline (timm's
+# own download would otherwise retry for most of a minute).
+HUB_PROBE_TIMEOUT = 2.0
+_TRUE = ('1', 'on', 'yes', 'true')
 
 
 def register_converter(family: str, source: str, detect: Callable):
@@ -111,12 +125,74 @@ def convert(state_dict, variant, source: str, model=None) -> Dict[str, torch.Ten
     return _CONVERTERS[(family, source)][1](state_dict, model)
 
 
+def _hub_offline_reason() -> Optional[str]:
+    """Why the Hugging Face hub counts as offline, or None when it answers within
+    HUB_PROBE_TIMEOUT seconds."""
+    for var in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
+        if os.environ.get(var, '').strip().lower() in _TRUE:
+            return f'{var}={os.environ[var]}'
+    from urllib.parse import urlsplit
+    url = urlsplit(os.environ.get('HF_ENDPOINT', 'https://huggingface.co'))
+    host, port = url.hostname or 'huggingface.co', url.port or (80 if url.scheme == 'http' else 443)
+    outcome = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT).close()
+            outcome.append(None)
+        except OSError as err:
+            outcome.append(f'cannot reach {host}:{port}: {err}')
+
+    # A thread bounds name resolution too, which create_connection's timeout does not.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_TIMEOUT + 0.5)
+    if not outcome:
+        return f'{host}:{port} did not answer within {HUB_PROBE_TIMEOUT:g} s'
+    return outcome[0]
+
+
+@contextlib.contextmanager
+def _hub_offline_mode():
+    """Make huggingface_hub use its local cache only (it reads this flag on every request)."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _timm_state_dict(name: str):
+    import timm  # only for users who ask for it; `import mmbackbones` never imports timm
+    if not timm.is_model(name):  # before the offline handling below, which would hide it
+        raise ValueError(f'timm://{name}: timm has no model {name!r} (see timm.list_models())')
+    reason = _hub_offline_reason()
+    if reason is None:
+        return timm.create_model(name, pretrained=True).state_dict()
+    try:
+        with _hub_offline_mode():  # weights downloaded earlier still load from the cache
+            return timm.create_model(name, pretrained=True).state_dict()
+    except Exception as err:
+        detail = str(err).splitlines()[0] if str(err) else ''
+        raise HubOfflineError(
+            f'timm://{name}: the Hugging Face hub is offline ({reason}) and the weights are not '
+            f'in the local cache ({type(err).__name__}: {detail}). '
+            'Use a local file instead: where there is network, run `torch.save(timm.create_model('
+            f'"{name}", pretrained=True).state_dict(), "{name}.pth")`, copy the file here and set '
+            f'init_cfg=dict(type="Pretrained", checkpoint="/path/to/{name}.pth") (the timm layout '
+            'is detected).') from err
+
+
 def _resolve(checkpoint: str):
     """Load the raw object behind a checkpoint string: a local file or a hub scheme."""
     if checkpoint.startswith('timm://'):
-        import timm  # only for users who ask for it; `import mmbackbones` never imports timm
-        name = checkpoint[len('timm://'):]
-        return timm.create_model(name, pretrained=True).state_dict(), 'timm'
+        return _timm_state_dict(checkpoint[len('timm://'):]), 'timm'
     if checkpoint.startswith('torchvision://'):
         import torchvision
         spec = checkpoint[len('torchvision://'):]
