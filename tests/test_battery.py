@@ -139,7 +139,7 @@ def _bn_state(module):
 @pytest.mark.parametrize('name', _params())
 def test_frozen_stages_stop_gradients_and_statistics(name):
     variant = get_variant(name)
-    model = mmbackbones.build_backbone(name, frozen_stages=1)
+    model = mmbackbones.build_backbone(name, frozen_stages=2)  # OpenMMLab's: stem, levels 0, 1
     model.train()  # freezing must survive train()
     frozen = list(model.stem_modules()) + model.level_modules(0) + model.level_modules(1)
     frozen_params = {id(p) for m in frozen for p in m.parameters()} | {
@@ -158,7 +158,7 @@ def test_frozen_stages_stop_gradients_and_statistics(name):
     trainable = [p for m in model.level_modules(model.num_levels - 1) for p in m.parameters()]
     assert trainable and all(p.requires_grad and p.grad is not None for p in trainable)
     with pytest.raises(ValueError, match='frozen_stages'):
-        mmbackbones.build_backbone(name, frozen_stages=model.num_levels)
+        mmbackbones.build_backbone(name, frozen_stages=model.num_levels + 1)
 
 
 @pytest.mark.parametrize('name', _params())

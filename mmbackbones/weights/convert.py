@@ -120,7 +120,10 @@ def load_from_http_safe(url: str, map_location='cpu'):
     from mmengine.dist import get_dist_info
     from torch.hub import download_url_to_file, get_dir
     cache_dir = os.path.join(get_dir(), 'checkpoints')
-    cached = os.path.join(cache_dir, os.path.basename(urlparse(url).path))
+    name = os.path.basename(urlparse(url).path)
+    if not name:
+        raise ValueError(f'{url}: the URL names no file to download')
+    cached = os.path.join(cache_dir, name)
     def download():
         if not os.path.exists(cached):
             os.makedirs(cache_dir, exist_ok=True)
@@ -195,6 +198,10 @@ def install_url_loaders():
             CheckpointLoader.register_scheme(prefixes=prefixes, loader=loader, force=True)
 
 
+# At import, so that mmengine's own load_from / resume of a URL is safe as well.
+install_url_loaders()
+
+
 def _resolve(checkpoint: str):
     """Load the raw object behind a checkpoint string: a local file, ``timm://``,
     ``torchvision://`` or any scheme of mmengine's ``CheckpointLoader`` (``http(s)://``,
@@ -214,7 +221,7 @@ def _resolve(checkpoint: str):
         return model.state_dict(), 'torchvision'
     if '://' in checkpoint:
         from mmengine.runner.checkpoint import CheckpointLoader
-        install_url_loaders()
+        install_url_loaders()  # again, in case something re-registered mmengine's own
         return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), None
     return safe_load(checkpoint, map_location='cpu'), None
 
