@@ -60,7 +60,8 @@ def server(tmp_path):
 def _mmdet_reference():
     from mmdet.models.backbones import SwinTransformer as Reference
     torch.manual_seed(0)
-    ref = Reference(**SMALL).eval()
+    ref = Reference(**SMALL)
+    ref.eval()  # (mmdet's train() returns None)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in ref.parameters():
@@ -75,7 +76,7 @@ def _mmengine_checkpoint():
     ref = _mmdet_reference()
     return {
         'meta': {'epoch': 12, 'seed': np.int64(3), 'lr': np.float64(1e-4)},
-        'message_hub': {'log_scalars': {'train/loss': HistoryBuffer([1.0, 0.5])}},
+        'message_hub': {'log_scalars': {'train/loss': HistoryBuffer([1.0, 0.5], [1, 1])}},
         'state_dict': {f'backbone.{k}': v for k, v in ref.state_dict().items()},
     }
 
@@ -100,16 +101,6 @@ def test_http_checkpoint_downloads_to_mmengines_cache_and_converts(server, cache
     report = load_pretrained(SwinTransformer(**SMALL), url)  # second time: from the cache
     assert report['source'] == 'mmdet' and not report['missing']
     assert len(hits) == 1
-
-
-def test_plain_torch_load_of_the_same_download_would_fail(server, caches):
-    """Why our loader replaces mmengine's: its bare torch.load (weights_only by default in
-    torch >= 2.6) refuses the metadata mmengine itself writes; ours allows exactly that."""
-    from mmengine.runner.checkpoint import load_from_http
-    root, base, _ = server
-    torch.save(_mmengine_checkpoint(), root / 'a.pth')
-    with pytest.raises(Exception, match='weights_only|Unsupported global'):
-        load_from_http(f'{base}/a.pth', map_location='cpu')
 
 
 def test_mmengine_load_from_url_goes_through_the_allow_list(server, caches):
@@ -137,16 +128,26 @@ class _Payload:
 
 
 def test_malicious_download_is_refused_before_it_runs(server, caches, tmp_path):
+    """mmengine 0.10.7's http loader ends in torch.hub.load_state_dict_from_url, whose
+    weights_only defaults to False: a served pickle runs. Through mmbackbones (load_pretrained,
+    and mmengine's CheckpointLoader once mmbackbones is imported) it is refused unrun."""
+    from mmengine.runner import checkpoint as mme
     root, base, _ = server
-    marker = tmp_path / 'pwned'
-    torch.save({'state_dict': {'x': torch.zeros(1)}, 'evil': _Payload(str(marker))},
+    ours_marker, theirs_marker = tmp_path / 'ran_through_ours', tmp_path / 'ran_through_mmengine'
+    torch.save({'state_dict': {'x': torch.zeros(1)}, 'evil': _Payload(str(ours_marker))},
                root / 'evil.pth')
     with pytest.raises(UnsafeCheckpointError, match='allow-list'):
         load_pretrained(SwinTransformer(**SMALL), f'{base}/evil.pth')
-    from mmengine.runner.checkpoint import CheckpointLoader
     with pytest.raises(UnsafeCheckpointError):
-        CheckpointLoader.load_checkpoint(f'{base}/evil.pth', map_location='cpu')
-    assert not marker.exists()
+        mme.CheckpointLoader.load_checkpoint(f'{base}/evil.pth', map_location='cpu')
+    with pytest.raises(UnsafeCheckpointError):
+        mme._load_checkpoint(f'{base}/evil.pth', map_location='cpu')  # a runner's load_from
+    assert not ours_marker.exists()
+
+    # The same attack through mmengine's own loader does run: the hole is real.
+    torch.save({'evil': _Payload(str(theirs_marker))}, root / 'evil2.pth')
+    mme.load_from_http(f'{base}/evil2.pth', map_location='cpu')
+    assert theirs_marker.exists()
 
 
 def test_url_without_a_file_name_is_refused(caches):

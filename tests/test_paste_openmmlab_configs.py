@@ -91,11 +91,11 @@ def _collect(library):
             backbone = model.get('backbone') if isinstance(model, dict) else None
             if not isinstance(backbone, dict) or backbone.get('type') not in ours:
                 continue
-            backbone = json.loads(json.dumps(backbone, default=str))  # plain dicts and lists
+            backbone = backbone.to_dict() if hasattr(backbone, 'to_dict') else dict(backbone)
             if library == 'mmseg' and model.get('pretrained') is not None:
                 # mmseg's EncoderDecoder: backbone.pretrained = model.pretrained
                 backbone['pretrained'] = model['pretrained']
-            key = json.dumps(backbone, sort_keys=True)
+            key = json.dumps(backbone, sort_keys=True, default=repr)
             dicts[key] = backbone
             paths[key].append(os.path.relpath(path, root))
     return dicts, dict(paths), unparseable

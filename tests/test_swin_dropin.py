@@ -197,7 +197,6 @@ def _check_family_init(ours, table_std):
     tables = torch.cat([m.attn.relative_position_bias_table.flatten() for s in ours.stages
                         for m in s.blocks])
     assert abs(tables.std().item() - table_std) < 0.005
-    assert tables.abs().max() <= 0.04 + 1e-6  # truncated at 2 std
     linears = [m for m in ours.modules() if isinstance(m, nn.Linear)]
     weights = torch.cat([m.weight.flatten() for m in linears])
     assert abs(weights.std().item() - 0.02) < 0.002
