@@ -203,12 +203,13 @@ def test_torchvision_plain_names_mean_mmengines_urls(caches, monkeypatch):
         raise AssertionError('torchvision.models.get_model must not be used for this name')
 
     monkeypatch.setattr(torchvision.models, 'get_model', no_get_model)
-    ref = torchvision.models.swin_t(weights=None)
+    from torchvision.models.swin_transformer import SwinTransformer as TorchvisionSwin
+    ref = TorchvisionSwin(patch_size=[4, 4], embed_dim=32, depths=[2, 2, 2, 2],
+                          num_heads=[1, 2, 4, 8], window_size=[7, 7])  # SMALL, torchvision's
     url = get_torchvision_models()['swin_t.imagenet1k_v1']
     torch.save(ref.state_dict(), caches['torch_cache'] / os.path.basename(urlparse(url).path))
-    model = mmbackbones.build_backbone(
-        'swin_tiny_patch4_window7_224',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://swin_t.imagenet1k_v1'))
+    model = SwinTransformer(**SMALL, init_cfg=dict(
+        type='Pretrained', checkpoint='torchvision://swin_t.imagenet1k_v1'))
     model.init_weights()
     assert torch.equal(model.patch_embed.proj.weight, ref.features[0][0].weight)
     assert get_torchvision_models()['resnet50'].endswith('resnet50-0676ba61.pth')  # v1, as mmdet
