@@ -19,8 +19,8 @@ class BaseBackbone(BaseModule):
     Args:
         out_indices: indices into the family's level table of the features to return.
         frozen_stages: OpenMMLab's meaning: ``-1`` freezes nothing, ``0`` the stem, ``k`` the
-            stem and levels ``0..k-1`` (no gradients, BatchNorm statistics kept, also after
-            ``train()``).
+            stem and the first ``k`` levels (``0..k-1``): no gradients, BatchNorm statistics
+            kept, also after ``train()``.
         norm_eval: keep every BatchNorm in eval mode while training.
         with_cp: activation checkpointing per block (families read it in their blocks).
         init_cfg: mmengine init config; ``type='Pretrained'`` accepts foreign checkpoints.
@@ -68,7 +68,7 @@ class BaseBackbone(BaseModule):
         if not -1 <= self.frozen_stages <= num_levels:
             raise ValueError(f'frozen_stages={self.frozen_stages} of {type(self).__name__}: '
                              f'valid values are -1 (nothing frozen), 0 (the stem) to '
-                             f'{num_levels} (the stem and all levels)')
+                             f'{num_levels} (the stem and the first frozen_stages levels)')
         self._freeze_stages()
 
     @property
