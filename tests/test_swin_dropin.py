@@ -231,3 +231,15 @@ def test_non_pretrained_init_cfg_list_keeps_the_family_init(tmp_path):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert max(feature_mismatch(ours(x), ref(x))) <= 1e-4
+
+
+@pytest.mark.parametrize('library', ['mmdet', 'mmseg'])
+def test_norm_cfg_requires_grad_false_freezes_the_layer_norms_as_openmmlab(library):
+    cfg = dict(SMALL, norm_cfg=dict(type='LN', requires_grad=False), frozen_stages=1)
+    ref = _reference_class(library)(**cfg)
+    ref.train()
+    ours = SwinTransformer(**cfg)
+    ours.train()
+    ref_frozen = [n for n, p in ref.named_parameters() if not p.requires_grad]
+    our_frozen = {n for n, p in ours.named_parameters() if not p.requires_grad}
+    assert _to_ours(ref_frozen, ref, ours, library) == our_frozen
