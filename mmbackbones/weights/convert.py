@@ -189,16 +189,116 @@ def _timm_state_dict(name: str):
             'is detected).') from err
 
 
+def load_from_http_safe(url: str, map_location='cpu'):
+    """mmengine's ``load_from_http`` (same cache file: ``<torch hub dir>/checkpoints/<name>``,
+    rank 0 downloads first), but loaded with :func:`safe_load` instead of a bare ``torch.load``."""
+    import os
+    from urllib.parse import urlparse
+
+    from mmengine.dist import get_dist_info
+    from torch.hub import download_url_to_file, get_dir
+    cache_dir = os.path.join(get_dir(), 'checkpoints')
+    name = os.path.basename(urlparse(url).path)
+    if not name:
+        raise ValueError(f'{url}: the URL names no file to download')
+    cached = os.path.join(cache_dir, name)
+    def download():
+        if not os.path.exists(cached):
+            os.makedirs(cache_dir, exist_ok=True)
+            download_url_to_file(url, cached, progress=False)
+
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        download()
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            download()  # a node whose cache is not shared with rank 0's
+    return safe_load(cached, map_location=map_location)
+
+
+def load_from_openmmlab_safe(filename, map_location='cpu'):
+    """``open-mmlab://<name>``: mmengine's model-name table (its openmmlab.json, updated by
+    ``$MMENGINE_HOME/open_mmlab.json``, and its deprecated names), then a safe download."""
+    import os
+
+    from mmengine.runner import checkpoint as mme
+    name = filename.split('://', 1)[1]
+    name = mme.get_deprecated_model_names().get(name, name)
+    urls = mme.get_external_models()
+    if name not in urls:
+        raise KeyError(f'{filename}: unknown OpenMMLab model name {name!r}; mmengine knows '
+                       f'e.g. {sorted(urls)[:8]}')
+    if urls[name].startswith(('http://', 'https://')):
+        return load_from_http_safe(urls[name], map_location)
+    return safe_load(os.path.join(mme._get_mmengine_home(), urls[name]), map_location=map_location)
+
+
+def load_from_mmcls_safe(filename, map_location='cpu'):
+    """``mmcls://<name>``: mmengine's mmcls.json table, a safe download, then mmengine's own
+    post-processing (the backbone's keys only)."""
+    from mmengine.runner import checkpoint as mme
+    name = filename[len('mmcls://'):]
+    urls = mme.get_mmcls_models()
+    if name not in urls:
+        raise KeyError(f'{filename}: unknown mmcls model name {name!r}; mmengine knows '
+                       f'e.g. {sorted(urls)[:8]}')
+    return mme._process_mmcls_checkpoint(load_from_http_safe(urls[name], map_location))
+
+
+def _torchvision_url(spec: str) -> Optional[str]:
+    """mmengine's URL for ``torchvision://<spec>`` (``resnet50`` is the v1 weights that mmdet's
+    numbers use), or None for names only torchvision's weight enums know."""
+    from mmengine.runner.checkpoint import get_torchvision_models
+    return get_torchvision_models().get(spec)
+
+
+def load_from_torchvision_safe(filename, map_location='cpu'):
+    spec = filename.split('://', 1)[1]
+    url = _torchvision_url(spec)
+    if url is None:
+        raise KeyError(f'{filename}: unknown torchvision model name {spec!r}')
+    return load_from_http_safe(url, map_location)
+
+
+def install_url_loaders():
+    # (loader names start with load_from_: mmengine logs name[10:] as the backend)
+    """Make mmengine's URL schemes load through :func:`safe_load` (its own http loader calls
+    ``torch.load`` on the download, and ``open-mmlab://``, ``mmcls://``, ``torchvision://``
+    call that loader directly, so all four are replaced)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    wanted = {('http://', 'https://'): load_from_http_safe,
+              ('open-mmlab://', 'openmmlab://'): load_from_openmmlab_safe,
+              ('mmcls://', ): load_from_mmcls_safe,
+              ('modelzoo://', 'torchvision://'): load_from_torchvision_safe}
+    for prefixes, loader in wanted.items():
+        if any(CheckpointLoader._schemes.get(p) is not loader for p in prefixes):
+            CheckpointLoader.register_scheme(prefixes=prefixes, loader=loader, force=True)
+
+
+# At import, so that mmengine's own load_from / resume of a URL is safe as well.
+install_url_loaders()
+
+
 def _resolve(checkpoint: str):
-    """Load the raw object behind a checkpoint string: a local file or a hub scheme."""
+    """Load the raw object behind a checkpoint string: a local file, ``timm://``,
+    ``torchvision://`` or any scheme of mmengine's ``CheckpointLoader`` (``http(s)://``,
+    ``open-mmlab://``, ``mmcls://``, ...), downloads going through :func:`safe_load`."""
     if checkpoint.startswith('timm://'):
         return _timm_state_dict(checkpoint[len('timm://'):]), 'timm'
     if checkpoint.startswith('torchvision://'):
-        import torchvision
         spec = checkpoint[len('torchvision://'):]
+        url = _torchvision_url(spec)
+        if url is not None:  # mmengine's (and so mmdet's) meaning of the name
+            return load_from_http_safe(url), 'torchvision'
+        import torchvision
         name, _, weights = spec.partition('.')
         model = torchvision.models.get_model(name, weights=weights or 'DEFAULT')
         return model.state_dict(), 'torchvision'
+    if '://' in checkpoint:
+        from mmengine.runner.checkpoint import CheckpointLoader
+        install_url_loaders()  # again, in case something re-registered mmengine's own
+        return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), None
     return safe_load(checkpoint, map_location='cpu'), None
 
 

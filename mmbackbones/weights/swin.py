@@ -26,9 +26,13 @@ def _last_level(model) -> int:
     return len(model.depths) - 1
 
 
-def _pos_embed_to_grid(value: torch.Tensor) -> torch.Tensor:
-    """(1, N, C) position table -> (1, H, W, C); square grids, as every released model."""
+def _pos_embed_to_grid(value: torch.Tensor, model) -> torch.Tensor:
+    """(1, N, C) position table (row-major) -> (1, H, W, C): the model's grid where it has as
+    many positions (a non-square ``pretrain_img_size``), else square, as every released model."""
     if value.ndim == 3:
+        table = getattr(model, 'absolute_pos_embed', None)
+        if table is not None and table.ndim == 4 and table.shape[1] * table.shape[2] == value.shape[1]:
+            return value.reshape(1, table.shape[1], table.shape[2], value.shape[2])
         side = int(round(value.shape[1]**0.5))
         value = value.reshape(1, side, side, value.shape[2])
     return value
@@ -44,7 +48,7 @@ def _shift_downsample(state_dict):
 def _finish(state_dict, model):
     state_dict = {k: v for k, v in state_dict.items()}
     if 'absolute_pos_embed' in state_dict:
-        state_dict['absolute_pos_embed'] = _pos_embed_to_grid(state_dict['absolute_pos_embed'])
+        state_dict['absolute_pos_embed'] = _pos_embed_to_grid(state_dict['absolute_pos_embed'], model)
     if 'norm.weight' in state_dict:
         last = _last_level(model)
         state_dict[f'norm{last}.weight'] = state_dict.pop('norm.weight')

@@ -90,11 +90,13 @@ class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows, with a learned relative-position bias."""
 
     def __init__(self, dim: int, num_heads: int, window_size: Tuple[int, int],
-                 qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
+                 qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0,
+                 qk_scale: Optional[float] = None):
         super().__init__()
         self.num_heads = num_heads
         self.window_size = window_size
         self.attn_drop = attn_drop
+        self.scale = qk_scale  # None: head_dim ** -0.5, SDPA's default
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window_size[0] - 1) * (2 * window_size[1] - 1), num_heads))
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
@@ -142,7 +144,8 @@ class WindowAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each B*nW, nH, N, d
         bias = self.attention_bias(b if mask is not None else b * nw, window, mask).to(q.dtype)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0)
+            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
+            scale=self.scale)
         out = out.transpose(1, 2).reshape(b, nw, n, c)
         return self.proj_drop(self.proj(out))
 
@@ -153,16 +156,17 @@ class SwinBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, window_size: int, shifted: bool,
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, drop_path: float = 0.0,
-                 fit_window_to_map: bool = True):
+                 fit_window_to_map: bool = True, qk_scale: Optional[float] = None,
+                 norm_layer=nn.LayerNorm):
         super().__init__()
         self.window_size = (window_size, window_size)
         self.shift_size = (window_size // 2, window_size // 2) if shifted else (0, 0)
         self.fit_window_to_map = fit_window_to_map
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = norm_layer(dim)
         self.attn = WindowAttention(dim, num_heads, self.window_size, qkv_bias, attn_drop_rate,
-                                    drop_rate)
+                                    drop_rate, qk_scale)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop_rate)
 
     def _window_and_shift(self, height: int, width: int):
@@ -203,9 +207,9 @@ class PatchMerging(nn.Module):
     """Concatenate each 2x2 neighbourhood (official order: (0,0), (1,0), (0,1), (1,1)),
     normalise, and project 4C -> 2C. Odd sides are zero-padded."""
 
-    def __init__(self, dim: int, out_dim: int):
+    def __init__(self, dim: int, out_dim: int, norm_layer=nn.LayerNorm):
         super().__init__()
-        self.norm = nn.LayerNorm(4 * dim)
+        self.norm = norm_layer(4 * dim)
         self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,11 +225,11 @@ class PatchMerging(nn.Module):
 class PatchEmbed(nn.Module):
     """Non-overlapping patch projection; pads the input to a multiple of the patch size."""
 
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int):
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int, norm_layer=nn.LayerNorm):
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
-        self.norm = nn.LayerNorm(embed_dims)
+        self.norm = norm_layer(embed_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad_h, pad_w = (-x.shape[2]) % self.patch_size, (-x.shape[3]) % self.patch_size
@@ -237,10 +241,11 @@ class PatchEmbed(nn.Module):
 class SwinStage(nn.Module):
 
     def __init__(self, dim: int, out_dim: int, depth: int, num_heads: int, window_size: int,
-                 downsample: bool, drop_paths: Sequence[float], with_cp: bool, **block_kwargs):
+                 downsample: bool, drop_paths: Sequence[float], with_cp: bool,
+                 merge_norm_layer=nn.LayerNorm, **block_kwargs):
         super().__init__()
         self.with_cp = with_cp
-        self.downsample = PatchMerging(dim, out_dim) if downsample else nn.Identity()
+        self.downsample = PatchMerging(dim, out_dim, merge_norm_layer) if downsample else nn.Identity()
         self.blocks = nn.ModuleList([
             SwinBlock(out_dim, num_heads, window_size, shifted=index % 2 == 1,
                       drop_path=drop_paths[index], **block_kwargs) for index in range(depth)
@@ -256,15 +261,26 @@ class SwinStage(nn.Module):
         return x
 
 
+# OpenMMLab's defaults for arguments whose other values we do not implement.
+_OPENMMLAB_ACT = dict(type='GELU')
+_NORM_KEYS = ('type', 'eps', 'requires_grad')
+
+
 @MODELS.register_module()
 class SwinTransformer(BaseBackbone):
     """Swin Transformer backbone.
 
+    Takes mmdet's / mmseg's ``SwinTransformer`` arguments with their meanings, plus ``arch``
+    (our zoo's names) and ``fit_window_to_map`` / ``norm_eval``.
+
     Args:
         arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` or a dict with ``embed_dims``,
-            ``depths`` and ``num_heads``.
+            ``depths`` and ``num_heads``. ``None`` (default): OpenMMLab's style, the top-level
+            ``embed_dims``, ``depths``, ``num_heads`` (defaults: Swin-T's 96, (2, 2, 6, 2),
+            (3, 6, 12, 24)). Give one style, not both.
         window_size: attention window side (7 for 224 pretraining, 12 for 384).
-        pretrain_img_size: input side of pretraining; sizes the absolute position table.
+        pretrain_img_size: input size of pretraining, an int or an (H, W) tuple; sizes the
+            absolute position table.
         in_channels: input channels.
         patch_size: side of the patch embedding.
         mlp_ratio, qkv_bias: block settings.
@@ -275,33 +291,70 @@ class SwinTransformer(BaseBackbone):
         fit_window_to_map: where a map side is no longer than the window, shrink the window
             to it and do not shift along it (the classification rule of Swin, timm and
             torchvision). ``False`` always shifts with padding, as Swin's detection code and
-            mmdet do; the two differ only on such small maps.
+            mmdet/mmseg do; the two differ only on such small maps. ``None`` (default):
+            ``True`` when the model is named by ``arch``, ``False`` when it is given
+            OpenMMLab's way (a pasted mmdet/mmseg dict then computes what mmdet/mmseg do).
+        strides: OpenMMLab's per-stage strides; only ``(patch_size, 2, 2, 2)`` (one entry per
+            stage) exists in Swin.
+        qk_scale: attention scale; ``None`` is ``head_dim ** -0.5``.
+        patch_norm: layer-normalise the patch embedding and the patch mergings.
+        act_cfg: only ``dict(type='GELU')``.
+        norm_cfg: only ``dict(type='LN')`` (optional ``eps``, ``requires_grad``).
+        pretrained: a checkpoint string, the same as
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
+        convert_weights: accepted and not needed: checkpoints are converted from any
+            supported layout (official, timm, torchvision, mmdet/mmseg) by their keys.
         out_indices, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseBackbone`.
-            Each returned level is layer-normalised by its own ``norm{i}``.
+            Each returned level is layer-normalised by its own ``norm{i}``. As in OpenMMLab,
+            a frozen stage includes the patch merging that follows it.
     """
 
-    def __init__(self, arch='tiny', window_size: int = 7, pretrain_img_size: int = 224,
+    def __init__(self, arch=None, window_size: int = 7, pretrain_img_size=224,
                  in_channels: int = 3, patch_size: int = 4, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
                  drop_path_rate: float = 0.1, use_abs_pos_embed: bool = False,
-                 fit_window_to_map: bool = True, out_indices=(0, 1, 2, 3),
+                 fit_window_to_map: Optional[bool] = None, out_indices=(0, 1, 2, 3),
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg=None):
+                 init_cfg=None, *, embed_dims: Optional[int] = None, depths=None,
+                 num_heads=None, strides=None, qk_scale: Optional[float] = None,
+                 patch_norm: bool = True, act_cfg=None, norm_cfg=None, pretrained=None,
+                 convert_weights: bool = True):
+        init_cfg = self._pretrained_to_init_cfg(pretrained, init_cfg)
         super().__init__(out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
-        settings = self._resolve_arch(arch)
+        openmmlab_style = arch is None
+        settings = self._resolve_arch(arch, embed_dims, depths, num_heads)
         embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
+        if fit_window_to_map is None:
+            fit_window_to_map = not openmmlab_style
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f'drop_path_rate={drop_path_rate}; valid values are in [0, 1)')
-        if window_size < 1:
-            raise ValueError(f'window_size={window_size}; it must be a positive int')
+        if not isinstance(window_size, int) or window_size < 1:
+            raise ValueError(f'window_size={window_size!r}; it must be a positive int')
+        if not isinstance(patch_size, int) or patch_size < 1:
+            raise ValueError(f'patch_size={patch_size!r}; it must be a positive int')
+        grid = self._pretrain_grid(pretrain_img_size, patch_size)
+        valid_strides = (patch_size, ) + (2, ) * (len(depths) - 1)
+        if strides is not None and tuple(strides) != valid_strides:
+            raise ValueError(f'strides={strides!r}; Swin embeds non-overlapping patches and '
+                             f'merges 2x2 neighbourhoods, so the only valid value here is '
+                             f'{valid_strides} (patch_size, then 2 per stage)')
+        if act_cfg is not None and dict(act_cfg) != _OPENMMLAB_ACT:
+            raise ValueError(f'act_cfg={act_cfg!r}; only {_OPENMMLAB_ACT} is implemented')
+        norm_layer = self._norm_layer(norm_cfg)
+        if not isinstance(convert_weights, bool):
+            raise TypeError(f'convert_weights={convert_weights!r}; valid values are True, False '
+                            '(both load any supported layout: it is detected from the keys)')
+        if qk_scale is not None and not (isinstance(qk_scale, (int, float)) and qk_scale > 0):
+            raise ValueError(f'qk_scale={qk_scale!r}; valid values are None or a positive number')
         self.depths = tuple(depths)
         self.patch_size = patch_size
         self.use_abs_pos_embed = use_abs_pos_embed
+        self.fit_window_to_map = bool(fit_window_to_map)
+        merge_norm = norm_layer if patch_norm else (lambda _: nn.Identity())
 
-        self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size)
+        self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size, merge_norm)
         if use_abs_pos_embed:
-            grid = pretrain_img_size // patch_size
-            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, grid, grid, embed_dims))
+            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, *grid, embed_dims))
         self.pos_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
 
         channels = [embed_dims * 2**i for i in range(len(depths))]
@@ -312,21 +365,73 @@ class SwinTransformer(BaseBackbone):
                 channels[max(i - 1, 0)], channels[i], depth, num_heads[i], window_size,
                 downsample=i > 0, drop_paths=rates[i], with_cp=with_cp, mlp_ratio=mlp_ratio,
                 qkv_bias=qkv_bias, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                fit_window_to_map=fit_window_to_map))
+                fit_window_to_map=self.fit_window_to_map, qk_scale=qk_scale,
+                norm_layer=norm_layer, merge_norm_layer=merge_norm))
         strides = [patch_size * 2**i for i in range(len(depths))]
         # Only the levels that are returned get an output norm (so a classification-style
         # out_indices=(3,) has exactly the reference model's single final norm).
-        self._setup_out_norms(channels)
+        self._setup_out_norms(channels, norm_layer)
+        if norm_cfg is not None and not norm_cfg.get('requires_grad', True):
+            for module in self.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.requires_grad_(False)
         self._setup_levels(channels, strides)
 
-    def _setup_out_norms(self, channels):
+    def _setup_out_norms(self, channels, norm_layer):
         num_levels = len(channels)
         for index in self._requested_out_indices:
             if -num_levels <= index < num_levels:
-                self.add_module(f'norm{index % num_levels}', nn.LayerNorm(channels[index]))
+                self.add_module(f'norm{index % num_levels}', norm_layer(channels[index]))
 
     @staticmethod
-    def _resolve_arch(arch) -> Dict:
+    def _pretrained_to_init_cfg(pretrained, init_cfg):
+        """OpenMMLab's deprecated ``pretrained=<checkpoint>`` (mmseg's EncoderDecoder still
+        passes ``model.pretrained`` this way)."""
+        if pretrained is None:
+            return init_cfg
+        if not isinstance(pretrained, str):
+            raise TypeError(f'pretrained must be a str or None, got {type(pretrained).__name__}')
+        if init_cfg:
+            raise ValueError(f'pretrained={pretrained!r} and init_cfg={init_cfg!r} cannot be '
+                             'given together (as in mmdet/mmseg); keep one of them')
+        return dict(type='Pretrained', checkpoint=pretrained)
+
+    @staticmethod
+    def _pretrain_grid(pretrain_img_size, patch_size) -> Tuple[int, int]:
+        size = pretrain_img_size
+        if isinstance(size, int):
+            size = (size, size)
+        elif isinstance(size, (tuple, list)) and len(size) == 1:
+            size = (size[0], size[0])
+        if not (isinstance(size, (tuple, list)) and len(size) == 2
+                and all(isinstance(s, int) and s > 0 for s in size)):
+            raise ValueError(f'pretrain_img_size={pretrain_img_size!r}; valid values are a '
+                             'positive int or a tuple of 1 or 2 of them (H, W)')
+        return size[0] // patch_size, size[1] // patch_size
+
+    @staticmethod
+    def _norm_layer(norm_cfg):
+        if norm_cfg is None:
+            return nn.LayerNorm
+        if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' or not set(
+                norm_cfg) <= set(_NORM_KEYS):
+            raise ValueError(f'norm_cfg={norm_cfg!r}; only dict(type=\'LN\') is implemented '
+                             f'(optional keys: eps, requires_grad)')
+        eps = norm_cfg.get('eps', 1e-5)
+        return functools.partial(nn.LayerNorm, eps=eps)
+
+    @staticmethod
+    def _resolve_arch(arch, embed_dims=None, depths=None, num_heads=None) -> Dict:
+        explicit = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads)
+        given = sorted(k for k, v in explicit.items() if v is not None)
+        if arch is None:
+            # OpenMMLab's style; its defaults are Swin-T's.
+            settings = dict(ARCH_SETTINGS['tiny'])
+            settings.update({k: explicit[k] for k in given})
+            arch = settings
+        elif given:
+            raise ValueError(f'arch={arch!r} and {", ".join(given)} were both given; describe '
+                             'the model one way: arch, or embed_dims/depths/num_heads as in mmdet')
         if isinstance(arch, str):
             if arch not in ARCH_SETTINGS:
                 raise ValueError(f'arch={arch!r}; valid values are {sorted(ARCH_SETTINGS)} or a dict '
@@ -337,12 +442,33 @@ class SwinTransformer(BaseBackbone):
             if missing:
                 raise ValueError(f'arch dict lacks {sorted(missing)}; it needs embed_dims, depths, num_heads')
             if len(arch['depths']) != len(arch['num_heads']):
-                raise ValueError(f'arch: depths {arch["depths"]} and num_heads {arch["num_heads"]} '
-                                 'must have the same length')
+                raise ValueError(f'depths {tuple(arch["depths"])} and num_heads '
+                                 f'{tuple(arch["num_heads"])} must have the same length')
             return arch
         raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
 
     # ------------------------------------------------------------------- init
+    def init_weights(self):
+        """A ``Pretrained`` init_cfg loads through our converters (base class). Any other
+        init_cfg (a dict or a list) is applied on top of the family's own initialisation,
+        which mmengine would otherwise skip: our layers have no ``init_weights`` of their
+        own, so the relative-position tables would stay zero. ``Pretrained`` entries of a
+        list are loaded last, as mmengine orders them."""
+        cfg = self.init_cfg
+        if cfg is None or (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            return super().init_weights()
+        cfgs = [cfg] if isinstance(cfg, dict) else list(cfg)
+        if not all(isinstance(c, dict) and 'type' in c for c in cfgs):
+            raise TypeError(f'init_cfg={cfg!r}; valid values are None, a dict with a type, or a '
+                            'list of them')
+        from mmengine.model.weight_init import initialize
+        from mmbackbones.weights import load_pretrained
+        self._init_default_weights()
+        initialize(self, [c for c in cfgs if c['type'] != 'Pretrained'])
+        for pre in (c for c in cfgs if c['type'] == 'Pretrained'):
+            load_pretrained(self, pre['checkpoint'], source=pre.get('source'))
+        self._is_init = True
+
     def _init_default_weights(self):
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -387,7 +513,11 @@ class SwinTransformer(BaseBackbone):
         return [self.absolute_pos_embed] if self.use_abs_pos_embed else []
 
     def level_modules(self, index: int):
-        modules = [self.stages[index]]
+        # OpenMMLab's stage i is blocks i plus the patch merging after them (our merging
+        # starts stage i + 1), so that is what frozen_stages freezes.
+        modules = [self.stages[index].blocks]
+        if index + 1 < len(self.stages):
+            modules.append(self.stages[index + 1].downsample)
         if hasattr(self, f'norm{index}'):
             modules.append(getattr(self, f'norm{index}'))
         return modules
