@@ -122,14 +122,14 @@ def test_degenerate_boxes_are_counted_before_training(coco_copy, capsys):
 # --------------------------------------------------------------------------- checkpoints
 @pytest.fixture(scope='module')
 def tiny_seg_run(toy_root, tmp_path_factory):
-    """A tiny UperNet trained 2 iterations, evaluated once: (work dir, checkpoint)."""
+    """A tiny UperNet trained 3 iterations, evaluated once: (work dir, checkpoint)."""
     work_dir = str(tmp_path_factory.mktemp('seg'))
     proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', work_dir, '--cfg-options']
-                    + seg_options(toy_root, iters=2))
+                    + seg_options(toy_root, iters=3))
     assert proc.returncode == 0, explain(proc)
-    checkpoint = osp.join(work_dir, 'iter_2.pth')
+    checkpoint = osp.join(work_dir, 'iter_3.pth')
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, checkpoint, '--work-dir', work_dir,
-                     '--cfg-options'] + seg_options(toy_root, iters=2))
+                     '--cfg-options'] + seg_options(toy_root, iters=3))
     assert proc.returncode == 0, explain(proc)
     assert 'mIoU' in json.load(open(osp.join(work_dir, 'test_metrics.json')))
     return work_dir, checkpoint
@@ -148,7 +148,7 @@ def test_checkpoint_with_a_wrong_shaped_tensor_is_refused(toy_root, tiny_seg_run
     before = open(metrics_file, 'rb').read()
 
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, bad, '--work-dir', work_dir,
-                     '--cfg-options'] + seg_options(toy_root, iters=2))
+                     '--cfg-options'] + seg_options(toy_root, iters=3))
     assert proc.returncode == 1, explain(proc)
     assert (f'{bad} does not fit the model this config builds' in proc.stderr), explain(proc)
     assert ('decode_head.conv_seg.weight: checkpoint (6, 32, 1, 1) vs model (5, 32, 1, 1)'
@@ -162,7 +162,7 @@ def test_checkpoint_of_another_config_is_refused(toy_root, tiny_seg_run, tmp_pat
     load_from of a training (which does not start)."""
     from mmbackbones.weights import safe_load
     work_dir, checkpoint = tiny_seg_run
-    options = seg_options(toy_root, iters=2)[len(TINY_SWIN):] + [
+    options = seg_options(toy_root, iters=3)[len(TINY_SWIN):] + [
         'model.decode_head.in_channels=[96,192,384,768]', 'model.decode_head.channels=32',
         'model.auxiliary_head.in_channels=384']
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, checkpoint, '--work-dir',

@@ -84,7 +84,7 @@ def test_second_run_into_a_busy_work_dir_is_refused(toy_root, tmp_path, wrapper)
     (work_dir / '.lock').write_text(json.dumps(dict(pid=2 ** 22 + 7, host=socket.gethostname(),
                                                     command='python tools/train.py old',
                                                     started='long ago')))
-    options = seg_options(toy_root, iters=2)
+    options = seg_options(toy_root, iters=3)
     ready, go, log = tmp_path / 'ready', tmp_path / 'go', tmp_path / 'first.log'
     first = start([PY, wrapper, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
                    '--resume-or-start', '--cfg-options'] + options, log,
@@ -107,8 +107,8 @@ def test_second_run_into_a_busy_work_dir_is_refused(toy_root, tmp_path, wrapper)
     assert first.wait(timeout=600) == 0, open(log).read()[-4000:]
     first_log = open(log).read()
     assert 'no checkpoint in' in first_log and 'starting from scratch' in first_log
-    assert checkpoint_meta(str(work_dir / 'iter_2.pth'))['iter'] == 2
-    assert open(work_dir / 'last_checkpoint').read().strip().endswith('iter_2.pth')
+    assert checkpoint_meta(str(work_dir / 'iter_3.pth'))['iter'] == 3
+    assert open(work_dir / 'last_checkpoint').read().strip().endswith('iter_3.pth')
     # The refused run created nothing: one timestamped log dir, the first run's.
     assert len([d for d in os.listdir(work_dir) if osp.isdir(work_dir / d)]) == 1, \
         os.listdir(work_dir)

@@ -218,11 +218,11 @@ def check_checkpoint_fits(model_state, checkpoint, name, strict):
         lines = [f'{name} does not fit the model this config builds: {matched} of {total} '
                  f'tensors match (at least {MIN_MATCHED_FRACTION:.0%} are required)']
         if misfits:
-            lines.append(f'{len(misfits)} tensors have other shapes, e.g.:\n    '
+            lines.append(f'tensors of another shape: {len(misfits)}, e.g.\n    '
                          + '\n    '.join(misfits[:10]))
         if missing:
-            lines.append(f'{len(missing)} of the model\'s tensors are not in the checkpoint, '
-                         f'e.g. {", ".join(missing[:5])}')
+            lines.append(f'model tensors the checkpoint lacks: {len(missing)}, e.g. '
+                         f'{", ".join(missing[:5])}')
         lines.append('Is this a checkpoint of another config (another backbone size, number of '
                      'classes or head)? Use the config it was trained with, or convert a foreign '
                      'backbone checkpoint with tools/convert_weights.py.')
@@ -250,5 +250,5 @@ class CheckedLoadHook(Hook):
         strict = self.strict or bool(runner._resume)
         misfits = check_checkpoint_fits(_model_state(runner), checkpoint, name, strict)
         if misfits:
-            runner.logger.warning(f'{name}: {len(misfits)} tensors of another shape stay at '
-                                  'their initial values: ' + '; '.join(misfits))
+            runner.logger.warning(f'{name}: tensors of another shape, left at their initial '
+                                  f'values ({len(misfits)}): ' + '; '.join(misfits))
