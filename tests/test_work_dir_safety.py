@@ -87,7 +87,7 @@ def test_second_run_into_a_busy_work_dir_is_refused(toy_root, tmp_path, wrapper)
     options = seg_options(toy_root, iters=3)
     ready, go, log = tmp_path / 'ready', tmp_path / 'go', tmp_path / 'first.log'
     first = start([PY, wrapper, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
-                   '--resume-or-start', '--cfg-options'] + options, log,
+                   '--cfg-options'] + options, log,
                   WAIT_FOR=str(go), READY_FILE=str(ready))
     try:
         wait_for_file(ready, first, log)  # runner built, lock held, training not started
@@ -100,19 +100,25 @@ def test_second_run_into_a_busy_work_dir_is_refused(toy_root, tmp_path, wrapper)
     err = second.stderr
     assert f'work dir {work_dir} is in use by another training run' in err, explain(second)
     assert f'pid {first.pid} on host {socket.gethostname()}, started ' in err
-    assert 'tools/train.py' in err and '--resume-or-start' in err  # the first one's command
+    assert f'command: {PY} tools/train.py {SEG_TOY} --work-dir {work_dir}' in err
     assert '--work-dir' in err and f'kill {first.pid}' in err and 'Wait' in err
     assert 'Traceback' not in err
 
     assert first.wait(timeout=600) == 0, open(log).read()[-4000:]
-    first_log = open(log).read()
-    assert 'no checkpoint in' in first_log and 'starting from scratch' in first_log
     assert checkpoint_meta(str(work_dir / 'iter_3.pth'))['iter'] == 3
     assert open(work_dir / 'last_checkpoint').read().strip().endswith('iter_3.pth')
     # The refused run created nothing: one timestamped log dir, the first run's.
     assert len([d for d in os.listdir(work_dir) if osp.isdir(work_dir / d)]) == 1, \
         os.listdir(work_dir)
     assert json.loads((work_dir / '.lock').read_text())['pid'] == first.pid
+
+    # The lock went with the first run; --resume-or-start finds its checkpoint (and, at the
+    # last iteration already, has nothing left to train).
+    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
+                     '--resume-or-start', '--cfg-options'] + options)
+    assert proc.returncode == 0, explain(proc)
+    assert f'resuming from {work_dir / "iter_3.pth"}' in proc.stderr, explain(proc)
+    assert 'resumed epoch: 0, iter: 3' in proc.stdout + proc.stderr
 
 
 def test_kill_during_a_checkpoint_save_keeps_the_previous_one(toy_root, tmp_path, wrapper):
@@ -153,6 +159,15 @@ def test_resume_with_nothing_to_resume_stops(tmp_path):
     assert 'run without --resume' in proc.stderr and '--resume-or-start' in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not work_dir.exists()  # nothing left behind by a run that never started
+
+    # --resume-or-start goes ahead from scratch (and here stops at the missing data).
+    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
+                     '--resume-or-start', '--cfg-options',
+                     f'train_dataloader.dataset.data_root={tmp_path / "no_data"}'])
+    assert proc.returncode == 1, explain(proc)
+    assert f'--resume-or-start: no checkpoint in {work_dir}, starting from scratch' \
+        in proc.stderr, explain(proc)
+    assert str(tmp_path / 'no_data') in proc.stderr.split('starting from scratch')[1]
 
     # last_checkpoint naming a file that is gone: refused by both flags, the files are listed.
     work_dir.mkdir()
