@@ -1,8 +1,10 @@
 """What ``tools/train.py`` and ``tools/test.py`` share.
 
-Loading a config with clear messages, registering the mmdet or mmseg modules its
-``default_scope`` names, adapting it to the machine (gloo and plain BatchNorm without a GPU)
-and checking, before a runner is built, that the data the config reads exists.
+Loading a config with clear messages (a mistake in a config names its file and line),
+registering the mmdet or mmseg modules its ``default_scope`` names, installing the hooks of
+:mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain BatchNorm
+without a GPU) and checking, before a runner is built, that the data the config reads exists
+and is usable (:mod:`mmbackbones.engine.datacheck`).
 """
 import argparse
 import ast
@@ -112,9 +114,10 @@ def _base_files(path):
                                                 for t in node.targets):
             try:
                 value = ast.literal_eval(node.value)
-            except ValueError:
+            except Exception:  # not a literal: mmengine will say what it makes of it
                 continue
-            for base in [value] if isinstance(value, str) else list(value):
+            for base in [value] if isinstance(value, str) else \
+                    value if isinstance(value, (list, tuple)) else []:
                 if isinstance(base, str) and '::' not in base:
                     found.append(osp.normpath(osp.join(osp.dirname(path), base)))
     return found
