@@ -222,3 +222,25 @@ def test_backbone_input_must_be_a_non_empty_4d_batch(cfg):
             model(torch.zeros(3, 64, 64))
         with pytest.raises(ValueError, match='got a 5-D tensor'):
             model(torch.zeros(1, 1, 3, 64, 64))
+
+
+def test_fine_tuning_tolerates_a_new_head_but_evaluation_does_not():
+    """load_from to fine-tune: a head of another size (2 of 40 tensors) loads, the misfits are
+    returned; evaluation and resuming (strict) refuse the same checkpoint; a checkpoint that
+    fills less than 90% of the model is refused either way."""
+    from mmbackbones.engine.hooks import CheckpointMismatchError, check_checkpoint_fits
+    model = {f'backbone.{i}.weight': torch.zeros(4, 4) for i in range(38)}
+    model.update({'head.fc.weight': torch.zeros(5, 4), 'head.fc.bias': torch.zeros(5)})
+    pretrained = dict(model, **{'head.fc.weight': torch.zeros(80, 4),
+                                'head.fc.bias': torch.zeros(80)})
+    misfits = check_checkpoint_fits(model, {'state_dict': pretrained}, 'coco.pth', strict=False)
+    assert misfits == ['head.fc.weight: checkpoint (80, 4) vs model (5, 4)',
+                       'head.fc.bias: checkpoint (80,) vs model (5,)']
+    with pytest.raises(CheckpointMismatchError, match=r'38 of 40 tensors match'):
+        check_checkpoint_fits(model, {'state_dict': pretrained}, 'coco.pth', strict=True)
+    partial = {k: v for k, v in list(model.items())[:35]}  # 35/40 < 90%
+    with pytest.raises(CheckpointMismatchError, match=r'(?s)35 of 40 tensors match.*lacks: 5'):
+        check_checkpoint_fits(model, partial, 'partial.pth', strict=False)
+    # DDP's "module." prefix is what mmengine strips too
+    ddp = {'module.' + k: v for k, v in model.items()}
+    assert check_checkpoint_fits(model, {'state_dict': ddp}, 'ddp.pth', strict=True) == []

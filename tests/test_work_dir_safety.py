@@ -188,3 +188,57 @@ def test_resume_flags_are_documented_and_exclusive():
     assert 'stops with an error when there is none' in text
     proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--resume', '--resume-or-start'])
     assert proc.returncode == 2 and 'not allowed with argument' in proc.stderr, explain(proc)
+
+
+def _toy_runner_files(work_dir, hook_type):
+    """Train a two-parameter model 6 iterations, checkpoint every iteration (keep 2) and keep
+    the best of a validation score; return the checkpoints left and last_checkpoint."""
+    import torch
+    from mmengine.evaluator import BaseMetric
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    import mmbackbones.engine.hooks  # noqa: F401  (registers AtomicCheckpointHook)
+
+    class Model(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 1)
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            out = self.fc(inputs)
+            return dict(loss=out.pow(2).mean()) if mode == 'loss' else list(out.detach())
+
+    scores = iter([0.3, 0.5, 0.4])  # validation after iterations 2, 4, 6: the best is at 4
+
+    class Score(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results.append(0)
+
+        def compute_metrics(self, results):
+            return dict(score=next(scores))
+
+    data = [dict(inputs=torch.full((2, ), float(i))) for i in range(8)]
+    loader = dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
+                  batch_size=2, collate_fn=dict(type='default_collate'))
+    runner = Runner(
+        model=Model(), work_dir=str(work_dir), train_dataloader=loader, val_dataloader=loader,
+        val_evaluator=[Score()], val_cfg=dict(), optim_wrapper=dict(optimizer=dict(type='SGD',
+                                                                                   lr=0.01)),
+        train_cfg=dict(by_epoch=False, max_iters=6, val_interval=2),
+        default_hooks=dict(checkpoint=dict(type=hook_type, interval=1, by_epoch=False,
+                                           max_keep_ckpts=2, save_best='score', rule='greater')),
+        default_scope='mmengine')
+    runner.train()
+    files = sorted(f for f in os.listdir(work_dir) if f.endswith('.pth'))
+    return files, osp.basename(open(work_dir / 'last_checkpoint').read().strip())
+
+
+def test_atomic_checkpoint_hook_keeps_what_mmengine_keeps(tmp_path):
+    """Same checkpoints kept (max_keep_ckpts, save_best) and the same last_checkpoint as
+    mmengine's CheckpointHook; no temporary file left."""
+    ours = _toy_runner_files(tmp_path / 'atomic', 'AtomicCheckpointHook')
+    reference = _toy_runner_files(tmp_path / 'mmengine', 'CheckpointHook')
+    assert ours == reference
+    assert ours == (['best_score_iter_4.pth', 'iter_5.pth', 'iter_6.pth'], 'iter_6.pth')
+    assert not [f for f in os.listdir(tmp_path / 'atomic') if '.tmp-' in f]
