@@ -1,9 +1,11 @@
 """Work-dir safety for ``tools/train.py``: one training run per work dir, and ``--resume``
 that says what it resumes from (or why it cannot).
 
-The lock is an ``fcntl.flock`` on ``<work_dir>/.lock``. The kernel drops it when the holding
-process ends, however it ends, so a lock file left behind by a crashed or killed run never
-blocks the next one; the file's text (pid, host, command, start time) only serves the message.
+The lock is a POSIX record lock (``fcntl.lockf``) on ``<work_dir>/.lock``. The kernel drops it
+when the holding process ends, however it ends, so a lock file left behind by a crashed or
+killed run never blocks the next one; the file's text (pid, host, command, start time) only
+serves the message. Unlike ``flock``, a POSIX lock is not shared with forked children, so data
+loader workers that outlive a killed trainer for a few seconds do not hold the work dir.
 """
 import datetime
 import errno
@@ -56,21 +58,7 @@ def _describe_holder(text, lock_path):
         ago = f', {minutes // 60} h {minutes % 60} min ago' if minutes >= 60 else \
             f', {minutes} min ago'
     line = f'pid {pid} on host {host}, started {started}{ago}\n  command: {info.get("command")}'
-    if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
-        # flock is shared with forked children (data loader workers) that may outlive it.
-        line += (f'\n  (pid {pid} has exited; a child it started, e.g. a data loader worker, '
-                 'still holds the lock and should exit within seconds)')
     return line, (pid, host)
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def lock_work_dir(work_dir):
@@ -84,10 +72,10 @@ def lock_work_dir(work_dir):
     path = osp.join(work_dir, LOCK_NAME)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:
         if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            # A filesystem without flock support: run unprotected rather than not at all.
+            # A filesystem without lock support: run unprotected rather than not at all.
             os.close(fd)
             print(f'[mmbackbones] warning: cannot lock {path} ({err.strerror}); nothing stops '
                   'a second run from writing into this work dir', file=sys.stderr)
