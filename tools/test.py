@@ -4,10 +4,11 @@
     python tools/test.py CONFIG CHECKPOINT --show-dir work_dirs/vis   # PNG/JPG visualisations
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
-The metrics are printed and written to ``<work dir>/test_metrics.json``.
+The metrics are printed and written to ``<work dir>/test_metrics.json`` (replaced atomically,
+and only after a successful evaluation). A checkpoint that does not fit the config's model is
+refused before anything is evaluated.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -16,7 +17,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
                                        add_common_args, check_data, default_work_dir,
-                                       load_config, register_scope, run_main)
+                                       install_hooks, load_config, register_scope, run_main,
+                                       write_json_atomically)
 
 
 def parse_args(argv=None):
@@ -67,6 +69,7 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     cfg.resume = False
     scope = register_scope(cfg)
+    install_hooks(cfg, strict_load=True)
     show_dir = enable_visualisation(cfg, scope, args.show_dir) if args.show_dir else None
     adapt_to_machine(cfg, args.launcher)
     check_data(cfg, ('test', ))
@@ -79,8 +82,7 @@ def main(argv=None):
     if get_rank() == 0:
         metrics = {k: _plain(v) for k, v in (metrics or {}).items()}
         out_file = osp.join(cfg.work_dir, 'test_metrics.json')
-        with open(out_file, 'w') as f:
-            json.dump(metrics, f, indent=2)
+        write_json_atomically(out_file, metrics)
         print('[mmbackbones] metrics: ' + ', '.join(
             f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in metrics.items()))
         print(f'[mmbackbones] metrics written to {out_file}')

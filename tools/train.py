@@ -2,6 +2,7 @@
 
     python tools/train.py configs/swin_maskrcnn.py
     python tools/train.py configs/toy/swin_maskrcnn.py --resume
+    python tools/train.py CONFIG --resume-or-start          # job scripts that may be restarted
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=100 --work-dir work_dirs/x
     bash tools/dist_train.sh CONFIG 8            # torchrun, one process per GPU
 """
@@ -14,15 +15,22 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
                                        add_common_args, check_data, default_work_dir,
-                                       load_config, register_scope, run_main)
+                                       install_hooks, load_config, register_scope, run_main)
+from mmbackbones.engine.workdir import (global_rank, lock_work_dir,  # noqa: E402
+                                        resolve_resume, unlock_work_dir)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a detector or segmentor.')
     parser.add_argument('config', help='config file, e.g. configs/swin_maskrcnn.py')
-    parser.add_argument('--resume', nargs='?', type=str, const='auto', metavar='CHECKPOINT',
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument('--resume', nargs='?', type=str, const='auto', metavar='CHECKPOINT',
                         help='resume from CHECKPOINT, or without a value from the latest '
-                        'checkpoint in the work dir')
+                        'checkpoint in the work dir (the one its last_checkpoint file names); '
+                        'stops with an error when there is none')
+    resume.add_argument('--resume-or-start', action='store_true',
+                        help='resume from the latest checkpoint in the work dir if there is '
+                        'one, else start from scratch (for job scripts that may be restarted)')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (GPU)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
@@ -46,10 +54,7 @@ def setup_config(args):
                              f'{optim_wrapper}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
+    if args.resume is not None and args.resume != 'auto':
         if not osp.isfile(args.resume):
             raise UsageError(f'--resume {args.resume}: no such checkpoint file')
         cfg.resume = True
@@ -59,12 +64,48 @@ def setup_config(args):
     return cfg
 
 
+def resolve_auto_resume(cfg, args):
+    """``--resume`` without a path and ``--resume-or-start``: the checkpoint that the work dir's
+    ``last_checkpoint`` names (read after the work dir is locked, so it cannot change)."""
+    if args.resume != 'auto' and not args.resume_or_start:
+        return
+    found = resolve_resume(cfg.work_dir, fresh_if_none=args.resume_or_start)
+    if found is None:
+        print(f'[mmbackbones] --resume-or-start: no checkpoint in {cfg.work_dir}, starting from '
+              'scratch', file=sys.stderr)
+        return
+    print(f'[mmbackbones] resuming from {found}', file=sys.stderr)
+    cfg.resume = True
+    cfg.load_from = found
+
+
+def prepare(args, cfg):
+    """Everything before the runner is built; the work dir is locked first, so a second run
+    into it stops here without touching any file."""
+    created = not osp.isdir(cfg.work_dir)
+    rank0 = global_rank(args.launcher) == 0
+    if rank0:
+        lock_work_dir(cfg.work_dir)
+    try:
+        resolve_auto_resume(cfg, args)
+        register_scope(cfg)
+        install_hooks(cfg, strict_load=False)  # --resume is checked strictly regardless
+        adapt_to_machine(cfg, args.launcher, amp=args.amp)
+        check_data(cfg, ('train', 'val'))
+    except BaseException:
+        if rank0 and created:  # leave no empty work dir behind for a run that never started
+            unlock_work_dir(cfg.work_dir)
+            lock = osp.join(cfg.work_dir, '.lock')
+            if os.listdir(cfg.work_dir) == ['.lock']:
+                os.remove(lock)
+                os.rmdir(cfg.work_dir)
+        raise
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = setup_config(args)
-    register_scope(cfg)
-    adapt_to_machine(cfg, args.launcher, amp=args.amp)
-    check_data(cfg, ('train', 'val'))
+    prepare(args, cfg)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner

@@ -1,17 +1,26 @@
 """What ``tools/train.py`` and ``tools/test.py`` share.
 
-Loading a config with clear messages, registering the mmdet or mmseg modules its
-``default_scope`` names, adapting it to the machine (gloo and plain BatchNorm without a GPU)
-and checking, before a runner is built, that the data the config reads exists.
+Loading a config with clear messages (a mistake in a config names its file and line),
+registering the mmdet or mmseg modules its ``default_scope`` names, installing the hooks of
+:mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain BatchNorm
+without a GPU) and checking, before a runner is built, that the data the config reads exists
+and is usable (:mod:`mmbackbones.engine.datacheck`).
 """
 import argparse
+import ast
 import difflib
 import glob
+import json
 import os
 import os.path as osp
 import sys
+import time
+import traceback
 
 from mmengine.config import Config, ConfigDict, DictAction
+
+from .datacheck import BadDataError, check_coco_annotation, scan_image_dir, scan_images
+from .workdir import ResumeError, WorkDirBusyError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCOPES = ('mmdet', 'mmseg')
@@ -78,7 +87,10 @@ def load_config(path, cfg_options=None):
         more = f' Did you mean: {", ".join(hint)}?' if hint else ''
         raise UsageError(f'config file not found: {path}.{more} '
                          f'Configs live under {osp.join(REPO_ROOT, "configs")}.')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as err:  # mmengine's own messages hide where the mistake is
+        raise UsageError(_config_error(path, err)) from None
     if cfg_options:
         replaced = [k[:-len('._delete_')] for k in cfg_options if k.endswith('._delete_')]
         for key in cfg_options:
@@ -90,6 +102,70 @@ def load_config(path, cfg_options=None):
             raise UsageError(f'--cfg-options cannot be merged into {path}: {str(err).rstrip(".")}. To replace a '
                              'whole entry, add KEY._delete_=True') from err
     return cfg
+
+
+def _base_files(path):
+    """Local ``_base_`` files named in the config at ``path`` (package bases are skipped)."""
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), filename=path)
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == '_base_'
+                                                for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except Exception:  # not a literal: mmengine will say what it makes of it
+                continue
+            for base in [value] if isinstance(value, str) else \
+                    value if isinstance(value, (list, tuple)) else []:
+                if isinstance(base, str) and '::' not in base:
+                    found.append(osp.normpath(osp.join(osp.dirname(path), base)))
+    return found
+
+
+def _find_syntax_error(path, seen=None):
+    """``(file, SyntaxError)`` for the first config in the ``_base_`` chain that fails to
+    parse, else ``None``."""
+    seen = set() if seen is None else seen
+    if path in seen or not path.endswith('.py') or not osp.isfile(path):
+        return None
+    seen.add(path)
+    try:
+        bases = _base_files(path)
+    except SyntaxError as err:
+        return path, err
+    for base in bases:
+        found = _find_syntax_error(base, seen)
+        if found:
+            return found
+    return None
+
+
+def _config_error(path, err):
+    """One message naming the config file and line that ``Config.fromfile`` choked on."""
+    path = osp.abspath(path)
+    if isinstance(err, SyntaxError):
+        found = _find_syntax_error(path)
+        if found:
+            where, syntax = found
+            text = (syntax.text or '').rstrip('\n')
+            pointer = ''
+            if text and syntax.offset:
+                pointer = '\n    ' + text + '\n    ' + ' ' * (syntax.offset - 1) + '^'
+            return (f'config file {where}, line {syntax.lineno}: syntax error: {syntax.msg}'
+                    f'{pointer}' + (f'\n(loaded as a _base_ of {path})' if where != path else ''))
+    import mmengine
+    engine_dir = osp.dirname(osp.abspath(mmengine.__file__))
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if osp.isfile(f.filename) and not osp.abspath(f.filename).startswith(engine_dir)
+              and osp.abspath(f.filename) != osp.abspath(__file__)]
+    message = str(err).strip() or type(err).__name__
+    if frames:
+        frame = frames[-1]
+        line = f'\n    {frame.line}' if frame.line else ''
+        return (f'config file {frame.filename}, line {frame.lineno}: {type(err).__name__}: '
+                f'{message}{line}')
+    return f'cannot load config file {path}: {type(err).__name__}: {message}'
 
 
 def default_work_dir(config_path):
@@ -260,15 +336,126 @@ def check_data(cfg, loaders):
             '\nPut (or symlink) the dataset there -- docs/training.md shows the layout -- or '
             'point the config elsewhere:\n  --cfg-options ' + ' '.join(dict.fromkeys(fixes)) +
             toy)
+    _check_contents(cfg, loaders)
+
+
+def _dataset_class(type_name, scope):
+    if not isinstance(type_name, str):
+        return type_name if isinstance(type_name, type) else None
+    if scope == 'mmdet':
+        from mmdet.registry import DATASETS
+    elif scope == 'mmseg':
+        from mmseg.registry import DATASETS
+    else:
+        return None
+    try:
+        return DATASETS.get(type_name)
+    except Exception:  # an unknown type is the runner's to report
+        return None
+
+
+def _check_contents(cfg, loaders):
+    """Annotation files that parse and have what the dataset reads; images that exist, are not
+    empty and start like an image. Raises :class:`BadDataError` naming the file."""
+    scope = cfg.get('default_scope')
+    coco_cls = seg_cls = None
+    if scope == 'mmdet':
+        from mmdet.datasets import CocoDataset as coco_cls
+    elif scope == 'mmseg':
+        from mmseg.datasets import BaseSegDataset as seg_cls
+    cache, scanned = {}, set()
+    for loader in loaders:
+        loader_cfg = cfg.get(f'{loader}_dataloader')
+        if not loader_cfg or (loader != 'train' and not cfg.get(f'{loader}_cfg', True)):
+            continue
+        for key, dataset in _dataset_nodes(loader_cfg.get('dataset'),
+                                           f'{loader}_dataloader.dataset'):
+            cls = _dataset_class(dataset.get('type'), scope)
+            root = dataset.get('data_root') or ''
+            prefix = dataset.get('data_prefix') or {}
+            prefix = prefix if isinstance(prefix, dict) else {}
+            started = time.time()
+            if coco_cls and cls and issubclass(cls, coco_cls) and dataset.get('ann_file'):
+                ann_file = _join(root, dataset['ann_file'])
+                if _is_remote(ann_file) or not ann_file.endswith('.json'):
+                    continue
+                data = check_coco_annotation(ann_file, key, need_annotations=loader != 'test',
+                                             cache=cache)
+                img_dir = _join(root, prefix.get('img', ''))
+                if (ann_file, img_dir) in scanned or _is_remote(img_dir):
+                    continue
+                scanned.add((ann_file, img_dir))
+                paths = [osp.join(img_dir, img['file_name']) for img in data['images']
+                         if isinstance(img, dict) and 'file_name' in img]
+                scan_images(paths, f'{key}: images listed in {ann_file}')
+                count = len(paths)
+            elif seg_cls and cls and issubclass(cls, seg_cls):
+                count = 0
+                for name in ('img_path', 'seg_map_path'):
+                    folder = _join(root, prefix.get(name, ''))
+                    if folder and not _is_remote(folder) and osp.isdir(folder) \
+                            and folder not in scanned:
+                        scanned.add(folder)
+                        count += scan_image_dir(folder, f'{key}: {folder}')
+            else:
+                continue
+            took = time.time() - started
+            if took > 2:
+                print(f'[mmbackbones] checked {count} image files of {key} in {took:.0f} s',
+                      file=sys.stderr)
+        evaluators = cfg.get(f'{loader}_evaluator')
+        for i, evaluator in enumerate(evaluators if isinstance(evaluators, (list, tuple))
+                                      else [evaluators]):
+            if not isinstance(evaluator, dict) or 'Coco' not in str(evaluator.get('type')):
+                continue
+            ann_file = evaluator.get('ann_file')
+            if ann_file and not _is_remote(ann_file) and ann_file.endswith('.json'):
+                check_coco_annotation(ann_file, f'{loader}_evaluator',
+                                      need_annotations=not evaluator.get('format_only'),
+                                      cache=cache)
+
+
+def install_hooks(cfg, strict_load=True):
+    """Atomic checkpoints for every config, and checked loading of every checkpoint."""
+    from . import hooks  # noqa: F401  (registers the hooks in mmengine's HOOKS)
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(checkpoint, dict):
+        if checkpoint.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook'):
+            checkpoint['type'] = 'AtomicCheckpointHook'
+        elif checkpoint.get('type') != 'AtomicCheckpointHook':
+            print(f'[mmbackbones] note: default_hooks.checkpoint is a {checkpoint.get("type")}, '
+                  'not CheckpointHook; its saves are not made atomic', file=sys.stderr)
+    custom = list(cfg.get('custom_hooks') or [])
+    custom.append(dict(type='CheckedLoadHook', strict=strict_load))
+    cfg.custom_hooks = custom
+    # A config dumped into the work dir then names hooks that plain mmengine tools can import.
+    imports = cfg.get('custom_imports') or dict(imports=[], allow_failed_imports=False)
+    names = list(imports.get('imports') or [])
+    if 'mmbackbones.engine.hooks' not in names:
+        imports['imports'] = names + ['mmbackbones.engine.hooks']
+    cfg.custom_imports = imports
+
+
+def write_json_atomically(path, obj):
+    from .hooks import atomic_write_text
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write_text(path, json.dumps(obj, indent=2))
 
 
 def run_main(main):
-    """Run a tool's ``main`` and turn usage and data errors into short messages."""
+    """Run a tool's ``main`` and turn expected failures into short messages: exit 2 for usage
+    errors, 1 for data, checkpoint, busy-work-dir and resume problems."""
     try:
         return main()
     except UsageError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    except DataNotFoundError as err:
+    except Exception as err:
+        expected = (DataNotFoundError, BadDataError, WorkDirBusyError, ResumeError)
+        if 'mmbackbones.weights' in sys.modules:  # checkpoint mismatches (imports torch)
+            from mmbackbones.weights.convert import PretrainedMismatchError
+            expected += (PretrainedMismatchError, )
+        if not isinstance(err, expected):
+            raise
         print(f'error: {err}', file=sys.stderr)
         return 1

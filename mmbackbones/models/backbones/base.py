@@ -8,9 +8,24 @@ has to say which modules make up its stem and each level.
 """
 from typing import Iterable, List, Sequence, Tuple
 
+import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def _check_backbone_input(module, args):
+    """Forward pre-hook: one clear error for every family instead of a failure deep inside
+    (a 3-D tensor is even accepted by ``nn.Conv2d`` as an unbatched image)."""
+    x = args[0] if args else None
+    name = type(module).__name__
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        got = (f'a {x.dim()}-D tensor of shape {tuple(x.shape)}' if isinstance(x, torch.Tensor)
+               else type(x).__name__)
+        raise ValueError(f'{name}.forward expects a 4-D tensor (N, C, H, W), got {got}')
+    if x.shape[0] == 0:
+        raise ValueError(f'{name}.forward got an empty batch (N=0, shape {tuple(x.shape)}); '
+                         'pass at least one image')
 
 
 class BaseBackbone(BaseModule):
@@ -40,6 +55,7 @@ class BaseBackbone(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = bool(norm_eval)
         self.with_cp = bool(with_cp)
+        self.register_forward_pre_hook(_check_backbone_input)
 
     # ------------------------------------------------------------------ levels
     def _setup_levels(self, channels: Sequence[int], strides: Sequence[int]) -> None:
@@ -51,6 +67,10 @@ class BaseBackbone(BaseModule):
         self.level_channels = tuple(int(c) for c in channels)
         self.level_strides = tuple(int(s) for s in strides)
         num_levels = len(self.level_channels)
+        if not self._requested_out_indices:
+            raise ValueError(
+                f'out_indices=() of {type(self).__name__}: at least one level is needed; valid '
+                f'indices are 0..{num_levels - 1} (levels with strides {self.level_strides})')
         normalised = []
         for index in self._requested_out_indices:
             if not -num_levels <= index < num_levels:
