@@ -139,7 +139,8 @@ def _bn_state(module):
 @pytest.mark.parametrize('name', _params())
 def test_frozen_stages_stop_gradients_and_statistics(name):
     variant = get_variant(name)
-    model = mmbackbones.build_backbone(name, frozen_stages=1)
+    # OpenMMLab's meaning: frozen_stages=k freezes the stem and the first k levels.
+    model = mmbackbones.build_backbone(name, frozen_stages=2)
     model.train()  # freezing must survive train()
     frozen = list(model.stem_modules()) + model.level_modules(0) + model.level_modules(1)
     frozen_params = {id(p) for m in frozen for p in m.parameters()} | {
@@ -158,7 +159,18 @@ def test_frozen_stages_stop_gradients_and_statistics(name):
     trainable = [p for m in model.level_modules(model.num_levels - 1) for p in m.parameters()]
     assert trainable and all(p.requires_grad and p.grad is not None for p in trainable)
     with pytest.raises(ValueError, match='frozen_stages'):
-        mmbackbones.build_backbone(name, frozen_stages=model.num_levels)
+        mmbackbones.build_backbone(name, frozen_stages=model.num_levels + 1)
+    with torch.device('meta'):
+        stem_only = mmbackbones.build_backbone(name, frozen_stages=0)
+        everything = mmbackbones.build_backbone(name, frozen_stages=model.num_levels)
+    stem_ids = {id(p) for m in stem_only.stem_modules() for p in m.parameters()} | {
+        id(p) for p in stem_only.stem_parameters()}
+    assert stem_ids and all(p.requires_grad == (id(p) not in stem_ids)
+                            for p in stem_only.parameters())
+    last_level = {id(p) for m in everything.level_modules(everything.num_levels - 1)
+                  for p in m.parameters()}
+    assert last_level and not any(p.requires_grad for p in everything.parameters()
+                                  if id(p) in last_level)
 
 
 @pytest.mark.parametrize('name', _params())

@@ -18,8 +18,9 @@ class BaseBackbone(BaseModule):
 
     Args:
         out_indices: indices into the family's level table of the features to return.
-        frozen_stages: ``-1`` freezes nothing; ``i`` freezes the stem and levels ``0..i``
-            (no gradients, BatchNorm statistics kept, also after ``train()``).
+        frozen_stages: OpenMMLab's meaning: ``-1`` freezes nothing, ``0`` the stem, ``k`` the
+            stem and the first ``k`` levels (``0..k-1``): no gradients, BatchNorm statistics
+            kept, also after ``train()``.
         norm_eval: keep every BatchNorm in eval mode while training.
         with_cp: activation checkpointing per block (families read it in their blocks).
         init_cfg: mmengine init config; ``type='Pretrained'`` accepts foreign checkpoints.
@@ -64,9 +65,10 @@ class BaseBackbone(BaseModule):
             raise ValueError(f'out_indices={self._requested_out_indices} must be increasing '
                              '(outputs are returned highest resolution first)')
         self.out_indices = tuple(normalised)
-        if not -1 <= self.frozen_stages < num_levels:
+        if not -1 <= self.frozen_stages <= num_levels:
             raise ValueError(f'frozen_stages={self.frozen_stages} of {type(self).__name__}: '
-                             f'valid values are -1 (nothing frozen) to {num_levels - 1}')
+                             f'valid values are -1 (nothing frozen), 0 (the stem) to '
+                             f'{num_levels} (the stem and the first frozen_stages levels)')
         self._freeze_stages()
 
     @property
@@ -98,7 +100,7 @@ class BaseBackbone(BaseModule):
         if self.frozen_stages < 0:
             return []
         modules = list(self.stem_modules())
-        for index in range(self.frozen_stages + 1):
+        for index in range(self.frozen_stages):
             modules.extend(self.level_modules(index))
         return modules
 
