@@ -73,3 +73,5 @@ def register_resnet_like(family: str, torchvision: bool = False) -> None:
 
 register_resnet_like('ResNet', torchvision=True)
 register_resnet_like('ResNeXt', torchvision=True)
+register_resnet_like('ResNetV1c')
+register_resnet_like('ResNetV1d')
