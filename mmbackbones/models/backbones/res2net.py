@@ -91,7 +91,9 @@ class Res2Net(ResNet):
             ``'always'`` timm's and the authors'.
 
     ``plugins`` are refused: mmdet builds them for a bottleneck's ``planes`` channels, which a
-    Res2Net block does not have after its first conv.
+    Res2Net block does not have after its first conv. ``avg_down=False`` gives the strided 1x1
+    shortcut of timm's ``res2net50_26w_4s`` (mmdet's Res2Net pools whatever ``avg_down`` says;
+    no OpenMMLab config sets it).
     """
     arch_settings = {
         50: (Bottle2neck, (3, 4, 6, 3)),
