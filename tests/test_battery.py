@@ -1,4 +1,4 @@
-"""The registry-wide battery (DESIGN.md section 7): every zoo row gets every check.
+"""The registry-wide battery: every zoo row gets every check.
 
 A family is covered by adding zoo rows (and, for weight parity, an entry in parity_refs.py).
 Heavy variants are marked slow and run with `make test-all`.
