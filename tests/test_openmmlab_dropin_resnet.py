@@ -13,7 +13,6 @@ import importlib.util
 import os.path as osp
 
 import pytest
-import torch
 
 from .parity_refs import build_in_scope, compare_with_openmmlab
 
@@ -63,7 +62,8 @@ CASES = {
 SLOW_CASES = {
     'mask-rcnn-x101-32x4d': ('mmdet', 'mask_rcnn/mask-rcnn_x101-32x4d_fpn_1x_coco.py'),
     'res2net101': ('mmdet', 'res2net/faster-rcnn_res2net-101_fpn_2x_coco.py'),
-    'resnest-s50': ('mmdet', 'resnest/faster-rcnn_s50_fpn_syncbn-backbone+head_ms-range-1x_coco.py'),
+    'resnest-s50': (
+        'mmdet', 'resnest/faster-rcnn_s50_fpn_syncbn-backbone+head_ms-range-1x_coco.py'),
     'resnest-s101-d8': ('mmseg', 'resnest/resnest_s101-d8_deeplabv3_4xb4-160k_ade20k-512x512.py'),
     'solov2-x101-dcnv2': ('mmdet', 'solov2/solov2_x101-dcn_fpn_ms-3x_coco.py'),
     'res2net101-dcnv2': ('mmdet', 'vfnet/vfnet_res2net101-mdconv-c3-c5_fpn_ms-2x_coco.py'),

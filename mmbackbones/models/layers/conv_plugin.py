@@ -43,7 +43,7 @@ def check_dcn(dcn: Optional[dict], conv_cfg: Optional[dict]) -> Optional[dict]:
 
 
 def stage_plugins(plugins: Optional[Sequence[dict]], stage: int, num_stages: int) -> List[dict]:
-    """The plugins (``dict(cfg, position)``) of stage ``stage``, as mmdet's ``make_stage_plugins``."""
+    """The plugins (``dict(cfg, position)``) of stage ``stage`` (mmdet's ``make_stage_plugins``)."""
     if plugins is None:
         return []
     if not isinstance(plugins, (list, tuple)):
