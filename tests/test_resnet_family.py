@@ -434,14 +434,19 @@ def _init_summary(model, last_norms, offsets):
      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])],
     dict(type='Normal', layer='Conv2d', std=0.01),
 ])
-@pytest.mark.parametrize('type_name', ['ResNet', 'ResNeXt'])
-def test_init_follows_mmdet(init_cfg, type_name):
-    """Which norms start at zero (zero_init_residual), which at one, and whether deformable
-    offsets start at zero, after init_weights() with the same init_cfg as mmdet's."""
+@pytest.mark.parametrize('type_name,dcn_type', [('ResNet', 'DCNv2'), ('ResNet', 'DCN'),
+                                                 ('ResNeXt', 'DCNv2')])
+def test_init_follows_mmdet(init_cfg, type_name, dcn_type):
+    """Which norms start at zero (zero_init_residual), which at one, whether deformable offsets
+    and the non-local block's output conv start at zero, after init_weights() with the same
+    init_cfg as mmdet's (mmcv's DCN v1 has no init_weights: mmdet's Kaiming reaches its
+    offsets; DCNv2 and NonLocal2d re-initialise themselves afterwards)."""
     pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
     import mmdet.models.backbones as mb
-    kwargs = dict(depth=50, init_cfg=init_cfg, dcn=dict(type='DCNv2', deform_groups=1),
-                  stage_with_dcn=(False, True, True, True))
+    kwargs = dict(depth=50, init_cfg=init_cfg, dcn=dict(type=dcn_type, deform_groups=1),
+                  stage_with_dcn=(False, True, True, True),
+                  plugins=[dict(cfg=dict(type='NonLocal2d'), position='after_conv3',
+                                stages=(False, False, False, True))])
     if type_name == 'ResNeXt':
         kwargs.update(groups=32, base_width=4)
     theirs = getattr(mb, type_name)(**kwargs)
@@ -456,7 +461,10 @@ def test_init_follows_mmdet(init_cfg, type_name):
         blocks = [b for i in range(4) for b in getattr(model, f'layer{i + 1}')]
         offsets = [b.conv2.conv_offset for b in blocks if hasattr(b.conv2, 'conv_offset')]
         assert offsets
-        summaries.append(_init_summary(model, [getattr(b, norm3) for b in blocks], offsets))
+        summary = _init_summary(model, [getattr(b, norm3) for b in blocks], offsets)
+        summary['nonlocal_out_zero'] = [bool(torch.all(b.nonlocal_block.conv_out.conv.weight == 0))
+                                        for b in model.layer4]
+        summaries.append(summary)
     assert summaries[0] == summaries[1]
     conv_std = [m.layer3[1].conv1.weight.std().item() for m in (theirs, ours)]
     assert conv_std[1] == pytest.approx(conv_std[0], rel=0.1)
