@@ -1,5 +1,6 @@
 # tests/parity_refs.py
 """Reference implementations for the battery's weight-parity test (tests/test_battery.py)."""
+import pytest
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -25,6 +26,19 @@ def _build_torchvision(name, size=None):
 
 REFERENCE_BUILDERS.setdefault('timm', _build_timm)
 REFERENCE_BUILDERS.setdefault('torchvision', _build_torchvision)
+
+
+@pytest.fixture(autouse=True)
+def no_default_scope():
+    """Each test starts outside any mmengine default scope: ``register_all_modules()`` in
+    other test modules leaves one behind, and ResNet's ``norm_eval`` default follows it
+    (mmdet: True). Import this fixture into a module to make its tests order-independent."""
+    from collections import OrderedDict
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict
+    DefaultScope._instance_dict = OrderedDict()
+    yield
+    DefaultScope._instance_dict = saved
 
 
 def randomise_norm_stats(model: nn.Module, seed: int = 0) -> None:

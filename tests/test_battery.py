@@ -14,8 +14,8 @@ import mmbackbones
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
-from .parity_refs import (REFERENCE_BUILDERS, REFERENCE_FEATURES, feature_mismatch,
-                          randomise_norm_stats)
+from .parity_refs import (REFERENCE_BUILDERS, REFERENCE_FEATURES, feature_mismatch,  # noqa: F401
+                          no_default_scope, randomise_norm_stats)
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
 

@@ -14,7 +14,7 @@ import mmbackbones
 from mmbackbones.registry import MODELS
 from mmbackbones.weights import convert, detect_source
 
-from .parity_refs import feature_mismatch, randomise_norm_stats
+from .parity_refs import feature_mismatch, no_default_scope, randomise_norm_stats  # noqa: F401
 
 TOLERANCE = 1e-4  # max abs difference / reference feature scale
 SIZES = ((64, 96), (67, 45))  # the second is odd in both sides
