@@ -23,8 +23,9 @@ model = dict(
         stem_type='deep',
         stem_channels=64,
         avg_down=True,
+        split_pool='always',  # timm's weights: the authors' pooling (mmdet's: 'strided')
         out_indices=(0, 1, 2, 3),
-        frozen_stages=0,  # stem and first stage, mmdet's frozen_stages=1
+        frozen_stages=1,  # stem and first stage, as mmdet
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',

@@ -24,7 +24,7 @@ model = dict(
         radix=2,
         reduction_factor=4,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=0,  # stem and first stage, mmdet's frozen_stages=1
+        frozen_stages=1,  # stem and first stage, as mmdet
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',

@@ -19,7 +19,7 @@ model = dict(
         groups=32,
         base_width=4,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=0,  # stem and first stage, mmdet's frozen_stages=1
+        frozen_stages=1,  # stem and first stage, as mmdet
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',

@@ -1,5 +1,6 @@
 # tests/parity_refs.py
 """Reference implementations for the battery's weight-parity test (tests/test_battery.py)."""
+import pytest
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -25,6 +26,19 @@ def _build_torchvision(name, size=None):
 
 REFERENCE_BUILDERS.setdefault('timm', _build_timm)
 REFERENCE_BUILDERS.setdefault('torchvision', _build_torchvision)
+
+
+@pytest.fixture(autouse=True)
+def no_default_scope():
+    """Each test starts outside any mmengine default scope: ``register_all_modules()`` in
+    other test modules leaves one behind, and ResNet's ``norm_eval`` default follows it
+    (mmdet: True). Import this fixture into a module to make its tests order-independent."""
+    from collections import OrderedDict
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict
+    DefaultScope._instance_dict = OrderedDict()
+    yield
+    DefaultScope._instance_dict = saved
 
 
 def randomise_norm_stats(model: nn.Module, seed: int = 0) -> None:
@@ -117,3 +131,91 @@ def _torchvision_swin_levels(model, x):
 
 REFERENCE_FEATURES[('SwinTransformer', 'timm')] = _timm_swin_levels
 REFERENCE_FEATURES[('SwinTransformer', 'torchvision')] = _torchvision_swin_levels
+
+
+# ------------------------------------------------- OpenMMLab drop-in (mmdet / mmseg dicts)
+def randomise_all_parameters(model: nn.Module, seed: int = 0) -> None:
+    """Every parameter random (deformable offsets, zero-initialised gammas and last norms
+    included), scaled so that deep networks stay finite; then random norm statistics."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                fan_in = param[0].numel()
+                param.copy_(torch.randn(param.shape, generator=gen) / fan_in**0.5)
+            else:
+                param.copy_(torch.rand(param.shape, generator=gen) - 0.5)
+    randomise_norm_stats(model, seed)
+
+
+def openmmlab_models(scope: str):
+    """The MODELS registry of mmdet or mmseg with all its modules (and ours) registered."""
+    import mmbackbones  # noqa: F401
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    return MODELS
+
+
+def build_in_scope(cfg: dict, scope: str) -> nn.Module:
+    import copy
+    from mmengine.registry import DefaultScope
+    registry = openmmlab_models(scope)
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.build(copy.deepcopy(cfg))
+
+
+def _renamed(values: dict, ours: nn.Module, scope: str) -> dict:
+    """``values`` keyed by OpenMMLab parameter/buffer names, keyed by ours (our converter)."""
+    from mmbackbones.weights import convert
+    return convert(values, ours, scope)
+
+
+def compare_with_openmmlab(backbone_cfg: dict, scope: str, size=(64, 64), seed: int = 0):
+    """Build ``backbone_cfg`` with OpenMMLab's class and with ours (``type`` prefixed with
+    ``mmbackbones.``) and assert the same network: parameter count (less the stages ours does
+    not build because no output needs them), frozen parameters, BatchNorm modes after
+    ``train()``, state-dict keys after conversion and eval-mode outputs with the converted
+    weights. Returns ``(ours, theirs)``."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    ours_cfg = dict(backbone_cfg, type=f"mmbackbones.{backbone_cfg['type']}")
+    torch.manual_seed(seed)
+    theirs = build_in_scope(backbone_cfg, scope)
+    ours = build_in_scope(ours_cfg, scope)
+    theirs.train()
+    ours.train()
+
+    built = len(ours.stage_blocks)
+    unbuilt = tuple(f'layer{i + 1}.' for i in range(built, 4))
+    theirs_count = sum(p.numel() for n, p in theirs.named_parameters() if not n.startswith(unbuilt))
+    assert sum(p.numel() for p in ours.parameters()) == theirs_count
+    if built == getattr(theirs, 'num_stages', built):
+        assert theirs_count == sum(p.numel() for p in theirs.parameters())
+
+    theirs_frozen = _renamed({n: p.requires_grad for n, p in theirs.named_parameters()}, ours,
+                             scope)
+    assert theirs_frozen == {n: p.requires_grad for n, p in ours.named_parameters()}
+
+    theirs_modes = _renamed({f'{n}.running_mean': m.training for n, m in theirs.named_modules()
+                             if isinstance(m, _BatchNorm)}, ours, scope)
+    ours_modes = {f'{n}.running_mean': m.training for n, m in ours.named_modules()
+                  if isinstance(m, _BatchNorm)}
+    assert theirs_modes == ours_modes
+
+    randomise_all_parameters(theirs, seed)
+    state = _renamed(theirs.state_dict(), ours, scope)
+    ours.load_state_dict(state, strict=True)
+    theirs.eval()
+    ours.eval()
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = theirs(x)
+        got = ours(x)
+    assert tuple(f.shape[1] for f in got) == ours.out_channels
+    errors = feature_mismatch(got, expected)
+    assert max(errors) <= 1e-4, f'relative errors per output {errors}'
+    return ours, theirs

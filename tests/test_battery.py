@@ -1,4 +1,4 @@
-"""The registry-wide battery (DESIGN.md section 7): every zoo row gets every check.
+"""The registry-wide battery: every zoo row gets every check.
 
 A family is covered by adding zoo rows (and, for weight parity, an entry in parity_refs.py).
 Heavy variants are marked slow and run with `make test-all`.
@@ -14,8 +14,8 @@ import mmbackbones
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
-from .parity_refs import (REFERENCE_BUILDERS, REFERENCE_FEATURES, feature_mismatch,
-                          randomise_norm_stats)
+from .parity_refs import (REFERENCE_BUILDERS, REFERENCE_FEATURES, feature_mismatch,  # noqa: F401
+                          no_default_scope, randomise_norm_stats)
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
 

@@ -14,7 +14,7 @@ import mmbackbones
 from mmbackbones.registry import MODELS
 from mmbackbones.weights import convert, detect_source
 
-from .parity_refs import feature_mismatch, randomise_norm_stats
+from .parity_refs import feature_mismatch, no_default_scope, randomise_norm_stats  # noqa: F401
 
 TOLERANCE = 1e-4  # max abs difference / reference feature scale
 SIZES = ((64, 96), (67, 45))  # the second is odd in both sides
@@ -75,11 +75,10 @@ def test_features_equal_mmdet_after_conversion(case):
 
 
 def test_res2net_split_pool_is_what_separates_mmdet_from_timm():
-    """mmdet skips the stride-1 pool of layer1's first block; the default follows timm."""
+    """mmdet skips the stride-1 pool of layer1's first block (our default); timm does not."""
     reference = _mmdet_backbone('Res2Net', depth=50)
-    state = convert(reference.state_dict(), _ours('Res2Net', depth=50, stem_type='deep',
-                                                  avg_down=True), 'mmdet')
-    timm_like = _ours('Res2Net', depth=50, stem_type='deep', avg_down=True).eval()
+    state = convert(reference.state_dict(), _ours('Res2Net', depth=50), 'mmdet')
+    timm_like = _ours('Res2Net', depth=50, split_pool='always').eval()
     timm_like.load_state_dict(state)
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -109,7 +108,7 @@ def test_mmseg_dilated_resnet_v1c_d8():
     randomise_norm_stats(reference)
     reference.eval()  # (mmseg's train() returns None)
     ours = _ours('ResNet', depth=50, stem_type='deep', strides=(1, 2, 1, 1),
-                 dilations=(1, 1, 2, 4))
+                 dilations=(1, 1, 2, 4), contract_dilation=True)
     ours.load_state_dict(convert(reference.state_dict(), ours, 'mmseg'), strict=True)
     _assert_same_features(ours, reference)
 
@@ -123,7 +122,8 @@ def test_mmseg_dilated_resnest_d8():
                         contract_dilation=True)
     randomise_norm_stats(reference)
     reference.eval()
-    ours = _ours('ResNeSt', depth=50, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
+    ours = _ours('ResNeSt', depth=50, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
+                 contract_dilation=True)
     ours.load_state_dict(convert(reference.state_dict(), ours, 'mmseg'), strict=True)
     _assert_same_features(ours, reference)
 
@@ -132,7 +132,9 @@ def test_mmseg_dilated_resnest_d8():
 @pytest.mark.parametrize('depth', [18, 50])
 def test_d8_reports_real_output_strides_and_matches_timm(depth):
     import timm
-    ours = _ours('ResNet', depth=depth, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
+    # timm contracts the first dilation of a stage and dilates both convs of a basic block
+    ours = _ours('ResNet', depth=depth, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
+                 contract_dilation=True, dilate_basic_conv2=True)
     assert ours.out_strides == (4, 8, 8, 8)
     torch.manual_seed(0)
     reference = timm.create_model(f'resnet{depth}', pretrained=False, num_classes=0,
@@ -308,13 +310,185 @@ def test_drop_path_is_linear_over_blocks():
     ('ResNet', dict(dilations=(1, 1, 0, 1)), 'dilations'),
     ('ResNet', dict(depth=18, groups=32, base_width=4), 'groups'),
     ('ResNet', dict(out_indices=(4, )), 'out_indices'),
-    ('ResNet', dict(frozen_stages=4), 'frozen_stages'),
+    ('ResNet', dict(frozen_stages=5), 'frozen_stages'),
+    ('ResNet', dict(num_stages=5), 'num_stages'),
+    ('ResNet', dict(num_stages=3), 'strides'),
+    ('ResNet', dict(multi_grid=(1, 2)), 'multi_grid'),
+    ('ResNet', dict(dcn=dict(type='DCN'), stage_with_dcn=(True, True, True)), 'stage_with_dcn'),
+    ('ResNet', dict(stage_with_dcn=(False, True, True, True)), 'stage_with_dcn'),
+    ('ResNet', dict(dcn=dict(type='DCN', fallback_on_stride=True),
+                    stage_with_dcn=(False, True, True, True)), 'fallback_on_stride'),
+    ('ResNet', dict(dcn=dict(type='DCN'), conv_cfg=dict(type='ConvWS'),
+                    stage_with_dcn=(False, True, True, True)), 'conv_cfg'),
+    ('ResNet', dict(depth=18, dcn=dict(type='DCN'), stage_with_dcn=(False, True, True, True)),
+     'dcn'),
+    ('ResNet', dict(plugins=[dict(cfg=dict(type='ContextBlock', ratio=0.25),
+                                  position='after_conv4')]), 'position'),
+    ('ResNet', dict(plugins=[dict(cfg=dict(type='ContextBlock', ratio=0.25),
+                                  position='after_conv3', stages=(True, ))]), 'stages'),
+    ('Res2Net', dict(plugins=[dict(cfg=dict(type='ContextBlock', ratio=0.25),
+                                   position='after_conv3')]), 'plugins'),
+    ('ResNeSt', dict(dcn=dict(type='DCN'), stage_with_dcn=(False, True, True, True)), 'dcn'),
+    ('ResNet', dict(deep_stem=True, stem_type='plain'), 'deep_stem'),
+    ('ResNetV1c', dict(deep_stem=False), 'deep_stem'),
+    ('ResNetV1d', dict(avg_down=False), 'avg_down'),
+    ('ResNet', dict(pretrained='a.pth', init_cfg=dict(type='Pretrained', checkpoint='b.pth')),
+     'pretrained'),
     ('Res2Net', dict(scales=1), 'scales'),
     ('Res2Net', dict(split_pool='never'), 'split_pool'),
     ('ResNeSt', dict(radix=0), 'radix'),
 ])
 def test_invalid_arguments_name_argument_and_valid_values(type_name, kwargs, argument):
+    if 'dcn' in kwargs or 'plugins' in kwargs:
+        pytest.importorskip('mmcv.ops')
     with torch.device('meta'), pytest.raises(ValueError, match=argument) as info:
         _ours(type_name, **kwargs)
     if argument in ('depth', 'style', 'stem_type', 'split_pool'):
         assert 'valid values' in str(info.value)
+
+
+# ------------------------------------------------ mmdet's dcn / plugins / conv_cfg, synthetic
+_DCN_STAGES = dict(stage_with_dcn=(False, True, True, True))
+_ALL_POSITIONS = [dict(cfg=dict(type='ContextBlock', ratio=0.25), position='after_conv1',
+                       stages=(True, False, False, False)),
+                  dict(cfg=dict(type='ContextBlock', ratio=0.25), position='after_conv2',
+                       stages=(False, True, False, False)),
+                  dict(cfg=dict(type='ContextBlock', ratio=0.25), position='after_conv3',
+                       stages=(False, False, True, True))]
+SYNTHETIC_CASES = {
+    'dcn-v1': dict(dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+                   **_DCN_STAGES),
+    'dcn-v2': dict(dcn=dict(type='DCNv2', deform_groups=2, fallback_on_stride=False),
+                   **_DCN_STAGES),
+    'dcn-v2-resnext': dict(type='ResNeXt', groups=8, base_width=4,
+                           dcn=dict(type='DCNv2', deform_groups=1), **_DCN_STAGES),
+    'context-block-every-position': dict(plugins=_ALL_POSITIONS),
+    'nonlocal': dict(plugins=[dict(cfg=dict(type='NonLocal2d', reduction=4),
+                                   position='after_conv2', stages=(False, False, True, False))]),
+    'generalized-attention': dict(plugins=[dict(
+        cfg=dict(type='GeneralizedAttention', spatial_range=-1, num_heads=8,
+                 attention_type='1111', kv_stride=2),
+        position='after_conv2', stages=(False, False, True, True))]),
+    'two-plugins-chained': dict(plugins=[
+        dict(cfg=dict(type='ContextBlock', ratio=0.25, postfix=1), position='after_conv3'),
+        dict(cfg=dict(type='ContextBlock', ratio=0.0625, postfix=2), position='after_conv3')]),
+    'convws-gn': dict(conv_cfg=dict(type='ConvWS'),
+                      norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+    'res2net-dcn-v2': dict(type='Res2Net', dcn=dict(type='DCNv2', deform_groups=1),
+                           **_DCN_STAGES),
+}
+
+
+@pytest.mark.parametrize('case', sorted(SYNTHETIC_CASES))
+def test_dcn_plugins_conv_cfg_equal_mmdet(case):
+    """mmdet's ResNet with every parameter random (offsets included, so the deformable path is
+    exercised), weights converted, same outputs."""
+    pytest.importorskip('mmcv.ops', reason='deformable convs need mmcv with compiled ops')
+    from .parity_refs import compare_with_openmmlab
+    cfg = dict(type='ResNet', depth=50, norm_eval=False)
+    cfg.update(SYNTHETIC_CASES[case])
+    # mmcv's DCN v1 refuses maps smaller than its kernel (layer4 is 2x2 at 64x64)
+    size = (96, 96) if case == 'dcn-v1' else (64, 64)
+    ours, theirs = compare_with_openmmlab(cfg, 'mmdet', size=size)
+    if 'dcn' in cfg:  # the deformable conv sits where mmdet puts it, and only there
+        def conv(block):
+            return block.convs[0] if hasattr(block, 'convs') else block.conv2
+        for stage in ('layer1', 'layer2'):
+            ours_conv, theirs_conv = conv(getattr(ours, stage)[0]), conv(getattr(theirs, stage)[0])
+            assert type(ours_conv) is type(theirs_conv)
+        assert hasattr(conv(ours.layer2[0]), 'conv_offset')
+        assert not hasattr(conv(ours.layer1[0]), 'conv_offset')
+
+
+# ---------------------------------------------------------- stages no output needs
+def test_stages_no_output_needs_are_not_built_and_every_parameter_trains():
+    model = _ours('ResNet', depth=18, out_indices=(0, 1, 2)).train()
+    assert not hasattr(model, 'layer4')
+    assert model.level_channels == (64, 128, 256, 512)  # the level table stays complete
+    feats = model(torch.randn(2, 3, 64, 64))
+    sum(f.sum() for f in feats).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_num_stages_3_parameter_count_equals_mmdet():
+    pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
+    from mmdet.models.backbones import ResNet
+    kwargs = dict(depth=50, num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
+                  out_indices=(2, ))
+    ours = _ours('ResNet', **kwargs)
+    assert sum(p.numel() for p in ours.parameters()) == sum(
+        p.numel() for p in ResNet(**kwargs).parameters())
+
+
+# --------------------------------------------------------------- initialisation
+def _init_summary(model, last_norms, offsets):
+    return dict(last_norm_zero=[bool(torch.all(n.weight == 0)) for n in last_norms],
+                stem_norm_one=bool(torch.all(model.state_dict()[
+                    'bn1.weight' if 'bn1.weight' in model.state_dict() else 'stem.7.weight'] == 1)),
+                offsets_zero=[bool(torch.all(o.weight == 0)) for o in offsets])
+
+
+@pytest.mark.parametrize('init_cfg', [
+    None,
+    [dict(type='Kaiming', layer='Conv2d'),
+     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])],
+    dict(type='Normal', layer='Conv2d', std=0.01),
+])
+@pytest.mark.parametrize('type_name,dcn_type', [('ResNet', 'DCNv2'), ('ResNet', 'DCN'),
+                                                 ('ResNeXt', 'DCNv2')])
+def test_init_follows_mmdet(init_cfg, type_name, dcn_type):
+    """Which norms start at zero (zero_init_residual), which at one, whether deformable offsets
+    and the non-local block's output conv start at zero, after init_weights() with the same
+    init_cfg as mmdet's (mmcv's DCN v1 has no init_weights: mmdet's Kaiming reaches its
+    offsets; DCNv2 and NonLocal2d re-initialise themselves afterwards)."""
+    pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
+    import mmdet.models.backbones as mb
+    kwargs = dict(depth=50, init_cfg=init_cfg, dcn=dict(type=dcn_type, deform_groups=1),
+                  stage_with_dcn=(False, True, True, True),
+                  plugins=[dict(cfg=dict(type='NonLocal2d'), position='after_conv3',
+                                stages=(False, False, False, True))])
+    if type_name == 'ResNeXt':
+        kwargs.update(groups=32, base_width=4)
+    theirs = getattr(mb, type_name)(**kwargs)
+    ours = _ours(type_name, **kwargs)
+    for model in (theirs, ours):
+        with torch.no_grad():  # so that init has to set what it claims
+            for p in model.parameters():
+                p.fill_(0.5)
+        model.init_weights()
+    summaries = []
+    for model, norm3 in ((theirs, 'norm3'), (ours, 'bn3')):
+        blocks = [b for i in range(4) for b in getattr(model, f'layer{i + 1}')]
+        offsets = [b.conv2.conv_offset for b in blocks if hasattr(b.conv2, 'conv_offset')]
+        assert offsets
+        summary = _init_summary(model, [getattr(b, norm3) for b in blocks], offsets)
+        summary['nonlocal_out_zero'] = [bool(torch.all(b.nonlocal_block.conv_out.conv.weight == 0))
+                                        for b in model.layer4]
+        summaries.append(summary)
+    assert summaries[0] == summaries[1]
+    conv_std = [m.layer3[1].conv1.weight.std().item() for m in (theirs, ours)]
+    assert conv_std[1] == pytest.approx(conv_std[0], rel=0.1)
+
+
+def test_pretrained_string_is_init_cfg_pretrained():
+    model = _ours('ResNet', depth=18, pretrained='checkpoints/r18.pth')
+    assert model.init_cfg == dict(type='Pretrained', checkpoint='checkpoints/r18.pth')
+    assert _ours('ResNet', depth=18, pretrained=None).init_cfg is None
+
+
+def test_resnest_base_width_is_unused_with_one_group_as_mmdet():
+    pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
+    from mmdet.models.backbones import ResNeSt
+    for kwargs in (dict(base_width=4), dict(base_width=64), dict(groups=2, base_width=40)):
+        theirs = ResNeSt(depth=50, stem_channels=64, **kwargs)
+        ours = _ours('ResNeSt', depth=50, **kwargs)
+        assert sum(p.numel() for p in ours.parameters()) == sum(
+            p.numel() for p in theirs.parameters()), kwargs
+
+
+def test_norm_eval_default_follows_the_scope():
+    from mmengine.registry import DefaultScope
+    for scope, expected in (('mmdet', True), ('mmseg', False)):
+        with DefaultScope.overwrite_default_scope(scope):
+            assert _ours('ResNet', depth=18).norm_eval is expected
+    assert _ours('ResNet', depth=18, norm_eval=True).norm_eval is True

@@ -5,8 +5,9 @@ torchvision's ResNet and ResNeXt share them. mmdet and mmseg differ in two ways:
 ``stem.0..7`` (three convs and three norms, the last norm being our ``bn1``) instead of
 ``conv1.0..6`` + ``bn1``, and norms are named after their type (``gn1`` for GroupNorm).
 The same mapping serves Res2Net and ResNeSt (:mod:`.res2net`, :mod:`.resnest`).
-Dilated ResNet-18/34 from mmseg (R-18-D8) compute a different function: mmseg does not dilate the
-second 3x3 conv of a basic block, timm and we do.
+Dilated ResNet-18/34: mmdet/mmseg (and ours by default) dilate only the first 3x3 conv of a basic
+block, timm both (``dilate_basic_conv2=True``). Deformable convs (``conv2.conv_offset``) and
+plugins (``context_block``, ``gen_attention_block``, ...) keep mmdet's keys.
 """
 import re
 
@@ -19,8 +20,16 @@ _MMDET_STEM = {'0': 'conv1.0', '1': 'conv1.1', '3': 'conv1.3', '4': 'conv1.4', '
 _MMCV_NORM_NAME = re.compile(r'(^|\.)(?:gn|ln|in|norm_layer)(\d+)\.')
 
 
-def drop_head(state_dict):
-    return {k: v for k, v in state_dict.items() if not k.startswith('fc.')}
+def drop_head(state_dict, model=None):
+    """Without the classifier, and without the stages ``model`` does not build (those after
+    the last level its ``out_indices`` return, or beyond ``num_stages``)."""
+    built = len(getattr(model, 'stage_blocks', (0, ) * 4)) if model is not None else 4
+
+    def keep(key):
+        match = re.match(r'layer(\d)\.', key)
+        return not key.startswith('fc.') and (match is None or int(match.group(1)) <= built)
+
+    return {k: v for k, v in state_dict.items() if keep(k)}
 
 
 def is_timm_layout(state_dict) -> bool:
@@ -38,12 +47,12 @@ def is_mmdet_layout(state_dict) -> bool:
 
 
 def convert_timm(state_dict, model=None):
-    return drop_head(state_dict)
+    return drop_head(state_dict, model)
 
 
 def convert_mmdet(state_dict, model=None):
     out = {}
-    for key, value in drop_head(state_dict).items():
+    for key, value in drop_head(state_dict, model).items():
         match = re.match(r'stem\.(\d+)\.(.*)', key)
         if match:
             if match.group(1) not in _MMDET_STEM:
@@ -64,3 +73,5 @@ def register_resnet_like(family: str, torchvision: bool = False) -> None:
 
 register_resnet_like('ResNet', torchvision=True)
 register_resnet_like('ResNeXt', torchvision=True)
+register_resnet_like('ResNetV1c')
+register_resnet_like('ResNetV1d')

@@ -3,8 +3,9 @@
 The bottleneck's 3x3 conv is replaced by ``scales`` groups of ``width`` channels: split ``i``
 goes through its own 3x3 conv after adding the previous split's output, so one block mixes
 receptive fields of several sizes. The last split skips the convs. The stem, the shortcut and
-the stage layout are ResNet's; ``res2net50d``/``res2net101d`` (mmdet's ``Res2Net``) use the v1d
-deep stem and average-pool shortcut.
+the stage layout are ResNet's. The defaults are mmdet's ``Res2Net``: v1d deep stem, average-pool
+shortcut, last split pooled only in strided blocks (``split_pool='strided'``); timm's
+``res2net50_26w_4s`` is ``deep_stem=False, avg_down=False, split_pool='always'``.
 """
 import math
 from typing import Optional
@@ -15,7 +16,7 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, add_residual, build_act, build_norm
+from ..layers import DropPath, add_residual, build_act, build_conv, build_norm
 from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, check_choice, split_strides
 
 __all__ = ['Bottle2neck', 'Res2Net']
@@ -33,29 +34,29 @@ class Bottle2neck(nn.Module):
     """
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, dilation: int = 1,
-                 first_dilation: Optional[int] = None, downsample: Optional[nn.Module] = None,
-                 style: str = 'pytorch', groups: int = 1, base_width: int = 26, scales: int = 4,
-                 split_pool: str = 'always', norm_cfg=DEFAULT_NORM, act_cfg=DEFAULT_ACT,
-                 drop_path: float = 0.0):
+    def __init__(self, in_channels: int, planes: int, width: int, stride: int = 1,
+                 dilation: int = 1, conv2_dilation: int = 1,
+                 downsample: Optional[nn.Module] = None, style: str = 'pytorch', groups: int = 1,
+                 conv_cfg=None, norm_cfg=DEFAULT_NORM, act_cfg=DEFAULT_ACT,
+                 drop_path: float = 0.0, dcn=None, plugins=(), scales: int = 4,
+                 split_pool: str = 'strided'):
         super().__init__()
-        width = int(math.floor(planes * base_width / 64)) * groups
         out_channels = planes * self.expansion
-        first_dilation = first_dilation or dilation
         conv1_stride, conv2_stride = split_strides(style, stride)
         self.width = width
         self.stage_first = downsample is not None
-        self.conv1 = nn.Conv2d(in_channels, width * scales, 1, conv1_stride, bias=False)
+        self.conv1 = build_conv(conv_cfg, in_channels, width * scales, 1, conv1_stride,
+                                bias=False)
         self.bn1 = build_norm(norm_cfg, width * scales)
         self.convs = nn.ModuleList(
-            nn.Conv2d(width, width, 3, conv2_stride, padding=first_dilation,
-                      dilation=first_dilation, groups=groups, bias=False)
+            build_conv(dcn if dcn is not None else conv_cfg, width, width, 3, conv2_stride,
+                       padding=dilation, dilation=dilation, groups=groups, bias=False)
             for _ in range(scales - 1))
         self.bns = nn.ModuleList(build_norm(norm_cfg, width) for _ in range(scales - 1))
         self.acts = nn.ModuleList(build_act(act_cfg) for _ in range(scales))
         pool_last = self.stage_first and (conv2_stride > 1 or split_pool == 'always')
         self.pool = nn.AvgPool2d(3, conv2_stride, padding=1) if pool_last else None
-        self.conv3 = nn.Conv2d(width * scales, out_channels, 1, bias=False)
+        self.conv3 = build_conv(conv_cfg, width * scales, out_channels, 1, bias=False)
         self.bn3 = build_norm(norm_cfg, out_channels)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.downsample = downsample
@@ -80,31 +81,50 @@ class Bottle2neck(nn.Module):
 
 @MODELS.register_module()
 class Res2Net(ResNet):
-    """Res2Net; arguments as :class:`ResNet` plus
+    """Res2Net; arguments as :class:`ResNet` (defaults as mmdet's ``Res2Net``: ``deep_stem=True,
+    avg_down=True``) plus
 
     Args:
         scales: number of splits (``s`` in ``26w_4s``), at least 2.
-        base_width: channels per split at 64 planes (``w`` in ``26w_4s``).
-        split_pool: see :class:`Bottle2neck`; ``'strided'`` reproduces mmdet/mmseg's Res2Net.
+        base_width: channels per split at ``base_channels`` planes (``w`` in ``26w_4s``).
+        split_pool: see :class:`Bottle2neck`; ``'strided'`` (default) is mmdet/mmseg's Res2Net,
+            ``'always'`` timm's and the authors'.
+
+    ``plugins`` are refused: mmdet builds them for a bottleneck's ``planes`` channels, which a
+    Res2Net block does not have after its first conv. ``avg_down=False`` gives the strided 1x1
+    shortcut of timm's ``res2net50_26w_4s`` (mmdet's Res2Net pools whatever ``avg_down`` says;
+    no OpenMMLab config sets it).
     """
     arch_settings = {
         50: (Bottle2neck, (3, 4, 6, 3)),
         101: (Bottle2neck, (3, 4, 23, 3)),
         152: (Bottle2neck, (3, 8, 36, 3)),
     }
+    zero_init_residual_default = False
+    supports_plugins = False
 
     def __init__(self, depth: int = 50, scales: int = 4, base_width: int = 26,
-                 split_pool: str = 'always', **kwargs):
+                 split_pool: str = 'strided', deep_stem=None, avg_down: bool = True,
+                 stem_type=None, **kwargs):
         if not isinstance(scales, int) or scales < 2:
             raise ValueError(f'scales={scales!r}; valid values are integers >= 2')
         check_choice('split_pool', split_pool, SPLIT_POOLS)
-        super().__init__(depth=depth, base_width=base_width,
+        if deep_stem is None and stem_type is None:
+            deep_stem = True
+        super().__init__(depth=depth, base_width=base_width, deep_stem=deep_stem,
+                         stem_type=stem_type, avg_down=avg_down,
                          block_args=dict(scales=scales, split_pool=split_pool), **kwargs)
+
+    def _block_width(self, planes: int) -> int:
+        """Channels of one split (mmdet: ``floor(planes * base_width / base_channels)``)."""
+        return int(math.floor(planes * self.base_width / self.base_channels)) * self.groups
 
 
 # ----------------------------------------------------------------------------------- zoo
 _GAO = 'Gao et al. 2021, arXiv 1904.01169'
-_V1D = dict(stem_type='deep', stem_channels=64, avg_down=True)
+# timm's rows: the authors' pooling of the first block's last split (split_pool='always').
+_V1B = dict(stem_type='plain', avg_down=False, split_pool='always')
+_V1D = dict(stem_type='deep', stem_channels=64, avg_down=True, split_pool='always')
 
 
 # The default test run covers each code path once; the other rows run with `-m slow`.
@@ -118,13 +138,13 @@ def _row(name, cfg, params):
 
 
 register_variants([
-    _row('res2net50_26w_4s', dict(depth=50, scales=4, base_width=26), 23650120),
-    _row('res2net50_26w_6s', dict(depth=50, scales=6, base_width=26), 35002448),
-    _row('res2net50_26w_8s', dict(depth=50, scales=8, base_width=26), 46354776),
-    _row('res2net50_14w_8s', dict(depth=50, scales=8, base_width=14), 23010816),
-    _row('res2net50_48w_2s', dict(depth=50, scales=2, base_width=48), 23238304),
-    _row('res2next50', dict(depth=50, scales=4, base_width=4, groups=8), 22622464),
+    _row('res2net50_26w_4s', dict(depth=50, scales=4, base_width=26, **_V1B), 23650120),
+    _row('res2net50_26w_6s', dict(depth=50, scales=6, base_width=26, **_V1B), 35002448),
+    _row('res2net50_26w_8s', dict(depth=50, scales=8, base_width=26, **_V1B), 46354776),
+    _row('res2net50_14w_8s', dict(depth=50, scales=8, base_width=14, **_V1B), 23010816),
+    _row('res2net50_48w_2s', dict(depth=50, scales=2, base_width=48, **_V1B), 23238304),
+    _row('res2next50', dict(depth=50, scales=4, base_width=4, groups=8, **_V1B), 22622464),
     _row('res2net50d', dict(depth=50, scales=4, base_width=26, **_V1D), 23669352),
-    _row('res2net101_26w_4s', dict(depth=101, scales=4, base_width=26), 43157688),
+    _row('res2net101_26w_4s', dict(depth=101, scales=4, base_width=26, **_V1B), 43157688),
     _row('res2net101d', dict(depth=101, scales=4, base_width=26, **_V1D), 43176920),
 ])

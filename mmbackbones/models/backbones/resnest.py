@@ -10,6 +10,7 @@ Unlike timm and mmdet, the attention's BatchNorm also trains with a batch of one
 drops the residual branch (timm's ResNeSt applies it to the block input, where it is a no-op
 without a projection shortcut).
 """
+import math
 from typing import Optional
 
 import torch
@@ -18,7 +19,7 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, SplitAttention, add_residual, build_act, build_norm
+from ..layers import DropPath, SplitAttention, add_residual, build_act, build_conv, build_norm
 from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, split_strides
 
 __all__ = ['ResNeStBottleneck', 'ResNeSt']
@@ -28,29 +29,29 @@ class ResNeStBottleneck(nn.Module):
     """1x1 reduce, split-attention 3x3 (+ average pool for the stride), 1x1 expand by 4."""
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, dilation: int = 1,
-                 first_dilation: Optional[int] = None, downsample: Optional[nn.Module] = None,
-                 style: str = 'pytorch', groups: int = 1, base_width: int = 64, radix: int = 2,
-                 reduction_factor: int = 4, avd: bool = True, avd_first: bool = False,
-                 norm_cfg=DEFAULT_NORM, act_cfg=DEFAULT_ACT, drop_path: float = 0.0):
+    def __init__(self, in_channels: int, planes: int, width: int, stride: int = 1,
+                 dilation: int = 1, conv2_dilation: int = 1,
+                 downsample: Optional[nn.Module] = None, style: str = 'pytorch', groups: int = 1,
+                 conv_cfg=None, norm_cfg=DEFAULT_NORM, act_cfg=DEFAULT_ACT,
+                 drop_path: float = 0.0, dcn=None, plugins=(), radix: int = 2,
+                 reduction_factor: int = 4, avg_down_stride: bool = True,
+                 avd_first: bool = False):
         super().__init__()
-        width = int(planes * base_width / 64) * groups
         out_channels = planes * self.expansion
-        first_dilation = first_dilation or dilation
         conv1_stride, conv2_stride = split_strides(style, stride)
-        pool_stride = conv2_stride if avd and conv2_stride > 1 else 0
-        self.conv1 = nn.Conv2d(in_channels, width, 1, conv1_stride, bias=False)
+        pool_stride = conv2_stride if avg_down_stride and conv2_stride > 1 else 0
+        self.conv1 = build_conv(conv_cfg, in_channels, width, 1, conv1_stride, bias=False)
         self.bn1 = build_norm(norm_cfg, width)
         self.act1 = build_act(act_cfg)
         self.avd_first = (nn.AvgPool2d(3, pool_stride, padding=1)
                           if pool_stride and avd_first else None)
         self.conv2 = SplitAttention(width, width, 3, stride=1 if pool_stride else conv2_stride,
-                                    dilation=first_dilation, groups=groups, radix=radix,
+                                    dilation=dilation, groups=groups, radix=radix,
                                     reduction_factor=reduction_factor, norm_cfg=norm_cfg,
-                                    act_cfg=act_cfg)
+                                    act_cfg=act_cfg, conv_cfg=conv_cfg)
         self.avd_last = (nn.AvgPool2d(3, pool_stride, padding=1)
                          if pool_stride and not avd_first else None)
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.conv3 = build_conv(conv_cfg, width, out_channels, 1, bias=False)
         self.bn3 = build_norm(norm_cfg, out_channels)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.downsample = downsample
@@ -73,13 +74,18 @@ class ResNeStBottleneck(nn.Module):
 
 @MODELS.register_module()
 class ResNeSt(ResNet):
-    """ResNeSt; arguments as :class:`ResNet` (defaults: deep stem, ``avg_down=True``) plus
+    """ResNeSt; arguments as :class:`ResNet` (defaults as mmdet/mmseg's ``ResNeSt``: deep stem,
+    ``avg_down=True``, ``groups=1, base_width=4``) plus
 
     Args:
         radix: splits per cardinal group (1 gives sigmoid gating).
         reduction_factor: width reduction of the attention MLP (at least 32 channels).
-        avd: move a block's stride into a 3x3 average pool.
-        avd_first: put that pool before the split-attention conv instead of after it.
+        avg_down_stride: move a block's stride into a 3x3 average pool (mmdet's name).
+        avd_first: put that pool before the split-attention conv instead of after it (timm).
+
+    The 3x3 conv of a stage with ``planes`` has ``planes`` channels when ``groups=1``
+    (``base_width`` unused, as mmdet), else ``floor(planes * base_width / base_channels) *
+    groups``. ``dcn`` and ``plugins`` are refused (no OpenMMLab config uses them here).
     """
     arch_settings = {
         14: (ResNeStBottleneck, (1, 1, 1, 1)),
@@ -90,19 +96,32 @@ class ResNeSt(ResNet):
         200: (ResNeStBottleneck, (3, 24, 36, 3)),
         269: (ResNeStBottleneck, (3, 30, 48, 8)),
     }
+    zero_init_residual_default = False
+    supports_plugins = False
+    supports_dcn = False
 
-    def __init__(self, depth: int = 50, radix: int = 2, reduction_factor: int = 4,
-                 avd: bool = True, avd_first: bool = False, stem_type: str = 'deep',
+    def __init__(self, depth: int = 50, groups: int = 1, base_width: int = 4, radix: int = 2,
+                 reduction_factor: int = 4, avg_down_stride: bool = True,
+                 avd_first: bool = False, deep_stem=None, stem_type=None,
                  stem_channels: int = 64, avg_down: bool = True, **kwargs):
         if not isinstance(radix, int) or radix < 1:
             raise ValueError(f'radix={radix!r}; valid values are integers >= 1')
         if not isinstance(reduction_factor, int) or reduction_factor < 1:
             raise ValueError(f'reduction_factor={reduction_factor!r}; '
                              'valid values are integers >= 1')
-        super().__init__(depth=depth, stem_type=stem_type, stem_channels=stem_channels,
+        if deep_stem is None and stem_type is None:
+            deep_stem = True
+        super().__init__(depth=depth, groups=groups, base_width=base_width,
+                         deep_stem=deep_stem, stem_type=stem_type, stem_channels=stem_channels,
                          avg_down=avg_down,
-                         block_args=dict(radix=radix, reduction_factor=reduction_factor, avd=avd,
+                         block_args=dict(radix=radix, reduction_factor=reduction_factor,
+                                         avg_down_stride=avg_down_stride,
                                          avd_first=avd_first), **kwargs)
+
+    def _block_width(self, planes: int) -> int:
+        if self.groups == 1:
+            return planes
+        return int(math.floor(planes * self.base_width / self.base_channels)) * self.groups
 
 
 # ----------------------------------------------------------------------------------- zoo

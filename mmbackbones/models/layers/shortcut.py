@@ -1,10 +1,12 @@
 import torch.nn as nn
 
+from .conv_plugin import build_conv
 from .norm_act import build_norm
 
 
 def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,
-                        avg_down: bool = False, norm_cfg=dict(type='BN')) -> nn.Sequential:
+                        avg_down: bool = False, norm_cfg=dict(type='BN'),
+                        conv_cfg=None) -> nn.Sequential:
     """Projection shortcut of a residual block whose stride or width changes.
 
     ``avg_down=False``: strided 1x1 conv + norm (ResNet v1b). ``avg_down=True``: 2x2 average
@@ -12,7 +14,8 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,
     three quarters of the positions. The pool slot is kept (as identity) at stride 1 so that
     parameter keys do not depend on the stride, as in timm and mmdet.
     """
-    conv = nn.Conv2d(in_channels, out_channels, 1, stride=1 if avg_down else stride, bias=False)
+    conv = build_conv(conv_cfg, in_channels, out_channels, 1, stride=1 if avg_down else stride,
+                      bias=False)
     norm = build_norm(norm_cfg, out_channels)
     if not avg_down:
         return nn.Sequential(conv, norm)

@@ -5,6 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .conv_plugin import build_conv
 from .norm_act import build_act, build_norm
 
 
@@ -30,7 +31,8 @@ class SplitAttention(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  dilation: int = 1, groups: int = 1, radix: int = 2, reduction_factor: int = 4,
-                 norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU', inplace=True)):
+                 norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU', inplace=True),
+                 conv_cfg=None):
         super().__init__()
         if radix < 1:
             raise ValueError(f'radix={radix}; valid values are integers >= 1')
@@ -39,8 +41,8 @@ class SplitAttention(nn.Module):
         self.out_channels = out_channels
         attn_channels = attention_channels(in_channels, radix, reduction_factor)
         padding = dilation * (kernel_size - 1) // 2
-        self.conv = nn.Conv2d(in_channels, out_channels * radix, kernel_size, stride, padding,
-                              dilation, groups=groups * radix, bias=False)
+        self.conv = build_conv(conv_cfg, in_channels, out_channels * radix, kernel_size, stride,
+                               padding, dilation, groups=groups * radix, bias=False)
         self.bn0 = build_norm(norm_cfg, out_channels * radix)
         self.act0 = build_act(act_cfg)
         self.fc1 = nn.Conv2d(out_channels, attn_channels, 1, groups=groups)
