@@ -1,4 +1,4 @@
-"""The variant zoo: one row per standard variant of every family (DESIGN.md section 4).
+"""The variant zoo: one row per standard variant of every family (docs/architecture.md, 'The variant zoo').
 
 Family modules register their rows with :func:`register_variants` when they are imported,
 so ``import mmbackbones`` fills the zoo. Rows are plain data: the backbone config, the names

@@ -25,6 +25,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmbackbones
+from mmengine.registry import DefaultScope
 
 mmdet = pytest.importorskip('mmdet')
 mmseg = pytest.importorskip('mmseg')
@@ -157,6 +158,12 @@ def _compare(library):
     """{backbone key: None (same) or the reason it differs}."""
     dicts, _, _ = _collect(library)
     reference = _reference_registry(library)
+    # A pasted backbone is built inside the library's runner, under its default scope.
+    with DefaultScope.overwrite_default_scope(library):
+        return _compare_in_scope(dicts, reference)
+
+
+def _compare_in_scope(dicts, reference):
     results = {}
     for key, cfg in dicts.items():
         try:

@@ -1,4 +1,4 @@
-"""The contract every mmbackbones backbone keeps (DESIGN.md section 3).
+"""The contract every mmbackbones backbone keeps (docs/architecture.md, 'The backbone contract').
 
 A family subclasses :class:`BaseBackbone`, builds its layers, then calls
 :meth:`BaseBackbone._setup_levels` with the channels and strides of every level it can
