@@ -16,7 +16,7 @@ model = dict(
         type='mmbackbones.ResNet',
         depth=50,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=0,  # stem and first stage, mmdet's frozen_stages=1
+        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
