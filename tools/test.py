@@ -17,6 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
                                        add_common_args, check_data, default_work_dir,
                                        load_config, register_scope, run_main)
+from mmbackbones.channels import check_channels  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -58,15 +59,16 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise UsageError(f'checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, toy=args.toy)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
+        cfg.work_dir = default_work_dir(args.config, toy=args.toy)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     scope = register_scope(cfg)
+    check_channels(cfg)
     show_dir = enable_visualisation(cfg, scope, args.show_dir) if args.show_dir else None
     adapt_to_machine(cfg, args.launcher)
     check_data(cfg, ('test', ))

@@ -1,7 +1,7 @@
 """Train an mmdet or mmseg model from a config (the config's ``default_scope`` decides).
 
     python tools/train.py configs/swin_maskrcnn.py
-    python tools/train.py configs/toy/swin_maskrcnn.py --resume
+    python tools/train.py configs/swin_maskrcnn.py --toy      # CPU-sized, synthetic data
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=100 --work-dir work_dirs/x
     bash tools/dist_train.sh CONFIG 8            # torchrun, one process per GPU
 """
@@ -15,6 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
                                        add_common_args, check_data, default_work_dir,
                                        load_config, register_scope, run_main)
+from mmbackbones.channels import check_channels  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -33,12 +34,12 @@ def parse_args(argv=None):
 
 
 def setup_config(args):
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, toy=args.toy)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
+        cfg.work_dir = default_work_dir(args.config, toy=args.toy)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('AmpOptimWrapper', 'OptimWrapper'):
@@ -63,6 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = setup_config(args)
     register_scope(cfg)
+    check_channels(cfg)  # before any data is read
     adapt_to_machine(cfg, args.launcher, amp=args.amp)
     check_data(cfg, ('train', 'val'))
 
