@@ -22,6 +22,7 @@ A config with needs of its own carries a ``toy = dict(...)`` block, which the de
 and removes; its keys are listed in :data:`TOY_KEYS`.
 """
 import copy
+import os
 import os.path as osp
 
 from mmengine.config import Config, ConfigDict
@@ -317,13 +318,15 @@ def _schedule(cfg, toy, task):
 
 
 # --------------------------------------------------------------------------- entry point
-def derive_toy_config(cfg, data_root='data'):
+def derive_toy_config(cfg, data_root=None):
     """Return the CPU-sized toy run of ``cfg`` (a :class:`mmengine.config.Config`, or a path).
 
     ``data_root`` is the folder holding ``toy_coco`` / ``toy_ade`` (``tools/make_toy_data.py
-    --out``). The input config is not modified. Raises :class:`ToyConfigError` for a config
+    --out``); default: ``$MMBACKBONES_TOY_DATA`` or ``data``. The input config is not modified. Raises :class:`ToyConfigError` for a config
     these rules cannot handle or a bad ``toy`` block.
     """
+    if data_root is None:
+        data_root = os.environ.get('MMBACKBONES_TOY_DATA') or 'data'
     if isinstance(cfg, str):
         cfg = Config.fromfile(cfg)
     cfg = copy.deepcopy(cfg)
