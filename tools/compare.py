@@ -277,8 +277,9 @@ def main(argv=None):
     args, published = parse_args(argv)
     if args.toy and not args.collect:
         data = os.environ.get('MMBACKBONES_TOY_DATA') or 'data'
-        subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'make_toy_data.py'), '--out',
-                        data], check=True)
+        if not all(osp.isdir(osp.join(data, d)) for d in ('toy_coco', 'toy_ade')):
+            subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'make_toy_data.py'),
+                            '--out', data], check=True)
     if not args.collect:
         for i, name in enumerate(args.configs):
             print(f'[compare] {i + 1}/{len(args.configs)} {name}', flush=True)
