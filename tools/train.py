@@ -1,6 +1,7 @@
 """Train an mmdet or mmseg model from a config (the config's ``default_scope`` decides).
 
     python tools/train.py configs/swin_maskrcnn.py
+    python tools/train.py configs/swin_maskrcnn.py --resume
     python tools/train.py configs/swin_maskrcnn.py --toy      # CPU-sized, synthetic data
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=100 --work-dir work_dirs/x
     bash tools/dist_train.sh CONFIG 8            # torchrun, one process per GPU
