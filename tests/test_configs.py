@@ -76,8 +76,7 @@ HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy',
            'multi_scales', 'crop_size', 'data_preprocessor', 'backbone_norm_cfg'}
 
 # Toy runs in the default test run: one config per method family (the rest: -m slow).
-DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_fasterrcnn', 'resnet50_maskrcnn',
-                'resnet50_cascade_maskrcnn', 'resnet50_deeplabv3_ade20k',
+DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_maskrcnn', 'resnet50_cascade_rcnn',
                 'resnet50_upernet_ade20k'}
 
 # mmdet / mmseg configs of methods without a config here: the derivation must handle them too.
@@ -328,7 +327,14 @@ def test_pretrained_checkpoint_fits_the_backbone(name, checkpoint, monkeypatch):
         backbone = _registry(cfg.default_scope).build(dict(cfg.model.backbone, init_cfg=None))
     report = load_pretrained(backbone, checkpoint)
     assert len(calls) == 1
-    assert report['missing'] == []
+    if cfg.model.backbone.type == 'mmbackbones.SwinTransformer':
+        # timm's Swin has one final norm (our norm3); the norms of the earlier outputs start
+        # fresh, as in mmdet
+        assert set(report['missing']) <= {f'norm{i}.{p}' for i in range(3)
+                                          for p in ('weight', 'bias')}
+        assert 'norm3.weight' not in report['missing']
+    else:
+        assert report['missing'] == []
     assert all(re.match(r'(fc|classifier|head)\.', k) for k in report['unexpected']), \
         report['unexpected']
 
@@ -473,14 +479,34 @@ def _toy_train_and_evaluate(cfg, scope, work_dir):
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].num_workers = 0
         cfg[loader].persistent_workers = False
-    if 'max_epochs' in cfg.train_cfg:  # 4 images, batch 2: 2 iterations
+    # detection: 2 images of batch 1; segmentation: batch 2 (DeepLabV3's image-pool BN needs
+    # more than one value per channel)
+    from mmbackbones.toy import _datasets
+    batch = 1 if scope == 'mmdet' else 2
+    if 'max_epochs' in cfg.train_cfg:
+        for dataset in _datasets(cfg.train_dataloader.dataset):
+            dataset.indices = 2 * batch
         cfg.train_cfg.update(max_epochs=1, val_interval=1)
     else:
         cfg.train_cfg.update(max_iters=2, val_interval=2)
         cfg.default_hooks.checkpoint.interval = 2
-    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.batch_size = batch
+    for dataset in _datasets(cfg.val_dataloader.dataset):
+        dataset.indices = 1
+    # an untrained detector scores below the usual 0.05: keep every box so that COCO AP is
+    # computed (mmdet skips the evaluation of an empty result list)
+
+    def no_score_threshold(node):
+        if isinstance(node, dict):
+            if 'score_thr' in node:
+                node['score_thr'] = 0.0
+            for value in node.values():
+                no_score_threshold(value)
+    no_score_threshold(cfg.model.get('test_cfg'))
     cfg.default_hooks.logger.interval = 1
     cfg.work_dir = str(work_dir)
+    # one visualizer per run: mmengine reuses an instance of the same name (and its save dir)
+    cfg.visualizer.name = f'visualizer_{osp.basename(str(work_dir))}'
     register_scope(cfg)
     adapt_to_machine(cfg, 'none')
     torch.manual_seed(0)
@@ -493,7 +519,7 @@ def _toy_train_and_evaluate(cfg, scope, work_dir):
     train = [s for s in scalars if 'loss' in s]
     assert len(train) == 2 and all(math.isfinite(s['loss']) and s['loss'] > 0 for s in train)
     evaluated = [s for s in scalars if 'coco/bbox_mAP' in s or 'mIoU' in s]
-    assert evaluated, 'no evaluation pass'
+    assert evaluated, f"no evaluation pass: {scalars}"
     return evaluated[-1]
 
 
