@@ -48,8 +48,12 @@ def backbone_channels(backbone_cfg):
     kwargs['init_cfg'] = None
     if kwargs.get('norm_cfg', {}).get('type') in ('SyncBN', 'MMSyncBN'):
         kwargs['norm_cfg'] = dict(kwargs['norm_cfg'], type='BN')  # same channels, any device
+    cls = MODELS.get(backbone_type)  # by class: no switch to the current default scope
+    if cls is None:
+        raise ChannelMismatchError(f'model.backbone.type={backbone_type!r} is not registered; '
+                                   f'registered: {", ".join(sorted(MODELS.module_dict))}')
     with torch.device('meta'):
-        backbone = MODELS.build(dict(kwargs, type=backbone_type[len(PREFIX):]))
+        backbone = cls(**kwargs)
     return [int(c) for c in backbone.out_channels], tuple(backbone.out_indices)
 
 
