@@ -6,12 +6,12 @@
 first 5 ADE20K classes, 128x128 images):
 
 * data: dataset roots, class lists, annotation files and evaluators' ``ann_file`` (through
-  dataset wrappers such as ``MultiImageMixDataset`` / ``RepeatDataset``); 1 worker;
+  dataset wrappers such as ``MultiImageMixDataset``; ``RepeatDataset`` repeats once); 1 worker;
 * image scales: every size-like argument of the pipelines (``scale``, ``scales``,
   ``img_scale``, ``crop_size``, ``size``, ``border``, ``random_size_range``) and of the data
   preprocessor and its batch augments, multiplied by one factor (128 / the test short side for
   detection, 128 / the crop side for segmentation) -- mosaic, mixup and affine borders keep
-  their proportions;
+  their proportions; models tied to their input size (SSD, LR-ASPP: :data:`KEEP_SCALE`) keep it;
 * model: ``num_classes`` of every head, pretrained weights off (trains from scratch: nothing
   frozen, BN in train mode), SyncBN -> BN, proposal and RoI sampling budgets scaled to the
   small images;
@@ -156,11 +156,17 @@ def _reference_side(cfg, task):
     return None
 
 
+# Models that only work at (about) their configured input size keep it.
+KEEP_SCALE = {
+    'SSDAnchorGenerator': "SSD's anchors are laid out for one input_size",
+    'LRASPPHead': "LR-ASPP pools its 1/8 map with a 49x49 kernel (needs >= 392 pixels)",
+}
+
+
 def _fixed_input_size(model):
-    """Detectors whose anchors assume one input size (SSD's ``input_size``) keep it."""
     found = []
-    _walk(model, lambda d: found.append(d) if d.get('type') == 'SSDAnchorGenerator' else None)
-    return bool(found)
+    _walk(model, lambda d: found.append(d['type']) if d.get('type') in KEEP_SCALE else None)
+    return found
 
 
 def _task(cfg):
@@ -187,6 +193,11 @@ def _data(cfg, task, data_root):
             continue
         split = 'train' if loader_name == 'train_dataloader' else 'val'
         loader['num_workers'] = 1
+        node = loader.get('dataset')
+        while isinstance(node, dict) and 'dataset' in node:  # an epoch is one pass of the toy set
+            if node.get('type') == 'RepeatDataset':
+                node['times'] = 1
+            node = node['dataset']
         for dataset in _datasets(loader.get('dataset')):
             dataset['data_root'] = root
             dataset['metainfo'] = copy.deepcopy(metainfo)
@@ -341,7 +352,7 @@ def derive_toy_config(cfg, data_root=None):
         raise ToyConfigError('the config has no model or no train_dataloader to derive from')
 
     # sizes first: the reference side is read from the original pipelines
-    if not (task == 'det' and _fixed_input_size(cfg.model)):
+    if not _fixed_input_size(cfg.model):
         side = _reference_side(cfg, task)
         if not side:
             raise ToyConfigError('cannot find the input scale to shrink (no Resize step with '
