@@ -212,11 +212,14 @@ def bar_chart(rows, path, title):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     names = [r['config'] for r in rows]
-    keys = [next((k for k in ('box_ap', 'miou') if k in r['measured'] or
-                  (r['published'] and k in r['published']['metrics'])), 'box_ap') for r in rows]
+    keys = [next((k for k in ('box_ap', 'miou') if k in r['measured'] or (r['published'] and (
+        k in r['published']['metrics'] or k + '_ms' in r['published']['metrics']))), 'box_ap')
+        for r in rows]
     measured = [r['measured'].get(k, 0.0) for r, k in zip(rows, keys)]
-    published = [((r['published'] or {}).get('metrics') or {}).get(k, 0.0)
-                 for r, k in zip(rows, keys)]
+    def published_value(row, key):
+        metrics = (row['published'] or {}).get('metrics') or {}
+        return metrics.get(key, metrics.get('miou_ms', 0.0) if key == 'miou' else 0.0)
+    published = [published_value(r, k) for r, k in zip(rows, keys)]
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 4.5))
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], measured, width=0.4, label='measured')
