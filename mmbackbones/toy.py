@@ -229,9 +229,8 @@ def _data(cfg, task, data_root):
                 continue
             for evaluator in (evaluators if isinstance(evaluators, list) else [evaluators]):
                 if evaluator.get('type') != 'CocoMetric':  # e.g. VOCMetric: COCO AP instead
-                    keep_metric = 'bbox'
                     evaluator.clear()
-                    evaluator.update(type='CocoMetric', metric=keep_metric)
+                    evaluator.update(type='CocoMetric', metric='bbox')
                 evaluator['ann_file'] = root + 'annotations/instances_val.json'
                 evaluator.pop('outfile_prefix', None)
                 evaluator['format_only'] = False
@@ -274,7 +273,7 @@ def _model(cfg, task, roi_samples):
         test_cfg['nms_pre'] = min(test_cfg['nms_pre'], _PROPOSALS['nms_pre'])
 
 
-def _schedule(cfg, toy, task):
+def _schedule(cfg, toy):
     loop = cfg.get('train_cfg') or ConfigDict()
     by_epoch = ('max_epochs' in loop or 'EpochBased' in str(loop.get('type', ''))) \
         and 'max_iters' not in loop
@@ -333,7 +332,8 @@ def derive_toy_config(cfg, data_root=None):
     """Return the CPU-sized toy run of ``cfg`` (a :class:`mmengine.config.Config`, or a path).
 
     ``data_root`` is the folder holding ``toy_coco`` / ``toy_ade`` (``tools/make_toy_data.py
-    --out``); default: ``$MMBACKBONES_TOY_DATA`` or ``data``. The input config is not modified. Raises :class:`ToyConfigError` for a config
+    --out``); default: ``$MMBACKBONES_TOY_DATA`` or ``data``. The input config is not
+    modified. Raises :class:`ToyConfigError` for a config
     these rules cannot handle or a bad ``toy`` block.
     """
     if data_root is None:
@@ -370,7 +370,7 @@ def derive_toy_config(cfg, data_root=None):
             _scale_sizes(preprocessor, factor)
     _data(cfg, task, data_root)
     _model(cfg, task, int(toy.get('roi_samples', 64)))
-    _schedule(cfg, toy, task)
+    _schedule(cfg, toy)
     if toy.get('overrides'):
         cfg.merge_from_dict(dict(toy['overrides']))
     return cfg

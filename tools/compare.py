@@ -23,7 +23,8 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PUBLISHED = osp.join(ROOT, 'configs', 'published.json')
-METRICS = (('box_ap', 'box AP', 'coco/bbox_mAP', 100.0), ('mask_ap', 'mask AP', 'coco/segm_mAP', 100.0),
+METRICS = (('box_ap', 'box AP', 'coco/bbox_mAP', 100.0),
+           ('mask_ap', 'mask AP', 'coco/segm_mAP', 100.0),
            ('miou', 'mIoU', 'mIoU', 1.0))
 LABELS = {'box_ap': 'box AP', 'mask_ap': 'mask AP', 'miou': 'mIoU', 'miou_ms': 'mIoU (ms+flip)'}
 # --toy: a few images, a few iterations (the toy runs themselves train for minutes each)
@@ -78,7 +79,8 @@ def _toy_options(cfg_path):
                     f'train_dataloader.batch_size={TOY_IMAGES // TOY_ITERS}']
     else:
         options += [f'train_cfg.max_iters={TOY_ITERS}', f'train_cfg.val_interval={TOY_ITERS}',
-                    f'default_hooks.checkpoint.interval={TOY_ITERS}', 'train_dataloader.batch_size=2']
+                    f'default_hooks.checkpoint.interval={TOY_ITERS}',
+                    'train_dataloader.batch_size=2']
     options += ['default_hooks.logger.interval=1', 'log_processor.window_size=1']
     return options
 
@@ -105,7 +107,8 @@ def count_params(cfg_path, toy):
 
 def _run(cmd, log_file, env):
     with open(log_file, 'w') as log:
-        return subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        return subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              env=env).returncode
 
 
 def run_config(name, work_dir, toy, extra_options):
@@ -191,8 +194,9 @@ def _fmt(value, digits=1):
 def markdown(suite, rows, toy):
     kinds = sorted({r['memory_kind'] for r in rows if r['memory_kind']})
     memory = f'peak memory (MB{", " + "/".join(kinds) if kinds else ""})'
-    lines = [f'# Comparison `{suite}`' + (' (toy runs: synthetic data, a few iterations; the '
-                                         'accuracies only show that the path works)' if toy else ''),
+    note = (' (toy runs: synthetic data, a few iterations; the accuracies only show that the '
+            'path works)') if toy else ''
+    lines = [f'# Comparison `{suite}`{note}',
              '',
              f'| config | box AP | mask AP | mIoU | published | params (M) | s / iter | {memory} '
              '| status |',
