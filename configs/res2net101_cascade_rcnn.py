@@ -7,15 +7,12 @@
 # architecture of mmdet's open-mmlab://res2net101_v1d_26w_4s), so the stride-1 first blocks
 # average-pool their last split as timm and the Res2Net authors do (mmdet's Res2Net pools only
 # in strided blocks).
-_base_ = [
-    '_base_/models/cascade_rcnn_fpn.py',
-    '_base_/datasets/coco_detection.py',
-    '_base_/schedules/det_20e.py',
-    '_base_/det_runtime.py',
-]
+_base_ = 'mmdet::res2net/cascade-rcnn_res2net-101_fpn_20e_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.Res2Net',
         depth=101,
         scales=4,
@@ -23,11 +20,9 @@ model = dict(
         stem_type='deep',
         stem_channels=64,
         avg_down=True,
-        split_pool='always',  # timm's weights: the authors' pooling (mmdet's: 'strided')
         out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage, as mmdet
+        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='timm://res2net101d.in1k')),
-    neck=dict(in_channels=[256, 512, 1024, 2048]))
+        init_cfg=dict(type='Pretrained', checkpoint='timm://res2net101d.in1k')))

@@ -1,11 +1,19 @@
 # RetinaNet + FPN, ResNet-18 backbone, COCO 2017 detection, 1x schedule, 8 GPUs x 2 images.
 # Source: the OpenMMLab reproduction, mmdet configs/retinanet/retinanet_r18_fpn_1x_coco.py:
-# resnet50_retinanet.py with ResNet-18 (BasicBlock, torchvision ImageNet-1k V1 weights).
+# the recipe of resnet50_retinanet.py with ResNet-18 (BasicBlock, torchvision ImageNet-1k V1
+# weights).
 # Expected: 31.7 box AP on COCO val2017 (mmdet model zoo); PVT paper's R-18 RetinaNet: 31.8.
-_base_ = './resnet50_retinanet.py'
+_base_ = 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
+        _delete_=True,
+        type='mmbackbones.ResNet',
         depth=18,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18.IMAGENET1K_V1')),
-    neck=dict(in_channels=[64, 128, 256, 512]))
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18.IMAGENET1K_V1')))

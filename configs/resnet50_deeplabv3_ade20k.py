@@ -9,18 +9,14 @@
 # Differences from mmseg's config: ImageNet weights from timm (resnet50c.gluon_in1k, the same
 # v1c architecture) instead of open-mmlab://resnet50_v1c.
 # Like-for-like ResNeSt counterpart: resnest50_deeplabv3_ade20k.py.
-_base_ = [
-    '_base_/models/deeplabv3.py',
-    '_base_/datasets/ade20k.py',
-    '_base_/schedules/seg_160k.py',
-    '_base_/seg_runtime.py',
-]
-crop_size = (512, 512)
+_base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-160k_ade20k-512x512.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN without a GPU (tools/ switch it)
 
 model = dict(
-    data_preprocessor=dict(size=crop_size),
+    pretrained=None,  # the backbone's init_cfg names the weights
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.ResNet',
         depth=50,
         stem_type='deep',  # v1c, mmseg's ResNetV1c
@@ -32,6 +28,7 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='timm://resnet50c.gluon_in1k')),
-    decode_head=dict(in_channels=2048, num_classes=150),
-    auxiliary_head=dict(in_channels=1024, num_classes=150))
+        init_cfg=dict(type='Pretrained', checkpoint='timm://resnet50c.gluon_in1k')))
+
+# From scratch on the CPU: the D8 backbone keeps 16x16 maps at 128 px, so batch 4, 400 iterations.
+toy = dict(max_iters=400, batch_size=4, warmup_iters=50)

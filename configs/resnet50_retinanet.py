@@ -3,23 +3,17 @@
 # (Lin et al. 2017; torchvision ImageNet-1k V1 weights, BN frozen in eval mode, stem and first
 # stage frozen, single-scale 1333x800 training, SGD lr 0.01).
 # Expected: 36.5 box AP on COCO val2017 (mmdet model zoo); PVT paper's R-50 (caffe style): 36.3.
-_base_ = [
-    '_base_/models/retinanet_fpn.py',
-    '_base_/datasets/coco_detection.py',
-    '_base_/schedules/det_1x.py',
-    '_base_/det_runtime.py',
-]
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.ResNet',
         depth=50,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage, as mmdet
+        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50.IMAGENET1K_V1')),
-    neck=dict(in_channels=[256, 512, 1024, 2048]))
-
-optim_wrapper = dict(optimizer=dict(lr=0.01))
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50.IMAGENET1K_V1')))

@@ -5,23 +5,19 @@
 # Expected: 41.9 box AP / 37.5 mask AP on COCO val2017 (mmdet model zoo; PVT paper: same).
 # Differences from mmdet's config: ImageNet weights from timm (resnext101_32x4d.gluon_in1k,
 # 80.3 top-1; the ResNeXt authors' model: 78.8) instead of open-mmlab://resnext101_32x4d.
-_base_ = [
-    '_base_/models/mask_rcnn_fpn.py',
-    '_base_/datasets/coco_instance.py',
-    '_base_/schedules/det_1x.py',
-    '_base_/det_runtime.py',
-]
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_x101-32x4d_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.ResNeXt',
         depth=101,
         groups=32,
         base_width=4,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage, as mmdet
+        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='timm://resnext101_32x4d.gluon_in1k')),
-    neck=dict(in_channels=[256, 512, 1024, 2048]))
+        init_cfg=dict(type='Pretrained', checkpoint='timm://resnext101_32x4d.gluon_in1k')))

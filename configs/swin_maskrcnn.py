@@ -4,15 +4,12 @@
 # single-scale 1333x800 training, ImageNet-1k pretrained Swin-T).
 # Expected on COCO val2017: 42.7 box AP / 39.3 mask AP (mmdet model zoo). The Swin authors'
 # 1x run, trained multi-scale, reports 43.7 / 39.8 (Swin-Transformer-Object-Detection README).
-_base_ = [
-    '_base_/models/mask_rcnn_fpn.py',
-    '_base_/datasets/coco_instance.py',
-    '_base_/schedules/det_1x.py',
-    '_base_/det_runtime.py',
-]
+_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.SwinTransformer',
         arch='tiny',
         window_size=7,
@@ -20,20 +17,8 @@ model = dict(
         drop_path_rate=0.2,
         use_abs_pos_embed=False,
         init_cfg=dict(type='Pretrained',
-                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')),
-    neck=dict(in_channels=[96, 192, 384, 768]))
+                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')))
 
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
-    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1),
-]
-optim_wrapper = dict(
-    type='OptimWrapper',
-    paramwise_cfg=dict(
-        custom_keys={
-            'absolute_pos_embed': dict(decay_mult=0.),
-            'relative_position_bias_table': dict(decay_mult=0.),
-            'norm': dict(decay_mult=0.),
-        }),
-    optimizer=dict(_delete_=True, type='AdamW', lr=0.0001, betas=(0.9, 0.999),
-                   weight_decay=0.05))
+# The CPU run on synthetic data (tools/train.py --toy, make demo): Swin-T from scratch trains
+# with AdamW at 5x the real learning rate, batch 2 and 2 epochs, and 32 RoIs per image.
+toy = dict(max_epochs=2, batch_size=2, lr=5e-4, warmup_iters=50, roi_samples=32)

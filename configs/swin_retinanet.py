@@ -5,15 +5,12 @@
 # mmdet's RetinaNet configs.
 # Expected: no published OpenMMLab or paper number for Swin-T RetinaNet 1x (unconfirmed).
 # For scale: RetinaNet R-50 1x gets 36.5 box AP in mmdet, PVT-S 40.4 (PVT paper, Table 3).
-_base_ = [
-    '_base_/models/retinanet_fpn.py',
-    '_base_/datasets/coco_detection.py',
-    '_base_/schedules/det_1x.py',
-    '_base_/det_runtime.py',
-]
+_base_ = 'mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.SwinTransformer',
         arch='tiny',
         window_size=7,
@@ -21,7 +18,16 @@ model = dict(
         drop_path_rate=0.2,
         use_abs_pos_embed=False,
         init_cfg=dict(type='Pretrained',
-                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')),
-    neck=dict(in_channels=[192, 384, 768], start_level=0, num_outs=5))
+                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')))
 
-optim_wrapper = dict(optimizer=dict(lr=0.01))
+# From scratch on the CPU: AdamW as in swin_maskrcnn.py's run (SGD trains a transformer from
+# scratch poorly), 4 epochs of batch 2.
+toy = dict(
+    max_epochs=4, batch_size=2, lr=5e-4, warmup_iters=50,
+    overrides=dict(optim_wrapper=dict(
+        optimizer=dict(_delete_=True, type='AdamW', lr=5e-4, betas=(0.9, 0.999),
+                       weight_decay=0.05),
+        paramwise_cfg=dict(custom_keys={
+            'absolute_pos_embed': dict(decay_mult=0.),
+            'relative_position_bias_table': dict(decay_mult=0.),
+            'norm': dict(decay_mult=0.)}))))

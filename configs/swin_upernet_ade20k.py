@@ -6,17 +6,12 @@
 # Expected on ADE20K val: 44.41 mIoU single-scale, 45.79 multi-scale + flip (mmseg model zoo).
 # The Swin authors' Swin-Transformer-Semantic-Segmentation README reports 44.51 / 45.81;
 # the Swin paper's 46.1 (Table 3) is a multi-scale test.
-_base_ = [
-    '_base_/models/upernet.py',
-    '_base_/datasets/ade20k.py',
-    '_base_/schedules/seg_160k.py',
-    '_base_/seg_runtime.py',
-]
-crop_size = (512, 512)
+_base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
-    data_preprocessor=dict(size=crop_size),
     backbone=dict(
+        _delete_=True,
         type='mmbackbones.SwinTransformer',
         arch='tiny',
         window_size=7,
@@ -24,25 +19,7 @@ model = dict(
         drop_path_rate=0.3,
         use_abs_pos_embed=False,
         init_cfg=dict(type='Pretrained',
-                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')),
-    decode_head=dict(in_channels=[96, 192, 384, 768], num_classes=150),
-    auxiliary_head=dict(in_channels=384, num_classes=150))
+                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.00006, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(
-        custom_keys={
-            'absolute_pos_embed': dict(decay_mult=0.),
-            'relative_position_bias_table': dict(decay_mult=0.),
-            'norm': dict(decay_mult=0.),
-        }))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
-]
-
-train_dataloader = dict(batch_size=2)
-val_dataloader = dict(batch_size=1)
-test_dataloader = val_dataloader
+# From scratch on the CPU: 300 iterations of 2 images at 5x the real learning rate.
+toy = dict(max_iters=300, batch_size=2, lr=3e-4, warmup_iters=30)

@@ -11,4 +11,16 @@ from .zoo import build_backbone, get_variant, list_variants
 
 install_mmengine_loader()
 
-__all__ = ['__version__', 'MODELS', 'build_backbone', 'get_variant', 'list_variants']
+__all__ = ['__version__', 'MODELS', 'build_backbone', 'get_variant', 'list_variants',
+           'check_channels', 'derive_toy_config']
+
+
+def __getattr__(name):
+    # imported on first use: they pull in mmengine's config machinery
+    if name == 'check_channels':
+        from .channels import check_channels
+        return check_channels
+    if name == 'derive_toy_config':
+        from .toy import derive_toy_config
+        return derive_toy_config
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-CONFIG=configs/toy/swin_maskrcnn.py
+CONFIG=configs/swin_maskrcnn.py  # its toy run (--toy): mmbackbones.toy.derive_toy_config
 WORK_DIR=${DEMO_WORK_DIR:-work_dirs/demo}
 START=$(date +%s)
 
@@ -16,19 +16,19 @@ elapsed() { local s=$(( $(date +%s) - START )); printf '%dm%02ds' $((s / 60)) $(
 say "1/4 synthetic COCO-style data (data/toy_coco; regenerated only if missing or outdated)"
 $PY tools/make_toy_data.py --only coco
 
-say "2/4 training $CONFIG on the CPU ($(nproc) cores); logs and checkpoints in $WORK_DIR"
+say "2/4 training the toy run of $CONFIG on the CPU ($(nproc) cores); logs and checkpoints in $WORK_DIR"
 if [ -d "$WORK_DIR" ] && [ -n "$(ls -A "$WORK_DIR")" ] && [ ! -f "$WORK_DIR/.demo_output" ]; then
   echo "[demo] $WORK_DIR exists and was not written by the demo; set DEMO_WORK_DIR elsewhere" >&2
   exit 1
 fi
 rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR" && touch "$WORK_DIR/.demo_output"
 # shellcheck disable=SC2086
-$PY tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --no-validate ${DEMO_ARGS:-}
+$PY tools/train.py "$CONFIG" --toy --work-dir "$WORK_DIR" --no-validate ${DEMO_ARGS:-}
 TRAIN_DONE=$(elapsed)
 CHECKPOINT=$(cat "$WORK_DIR/last_checkpoint")
 
 say "3/4 evaluating $CHECKPOINT on the synthetic val split (COCO box and mask AP)"
-$PY tools/test.py "$CONFIG" "$CHECKPOINT" --work-dir "$WORK_DIR/test" \
+$PY tools/test.py "$CONFIG" "$CHECKPOINT" --toy --work-dir "$WORK_DIR/test" \
   --show-dir "$WORK_DIR/visualisations" --cfg-options default_hooks.visualization.score_thr=0.5
 
 say "4/4 summary"

@@ -1,7 +1,7 @@
 """tools/train.py, tools/test.py, tools/dist_train.sh and tools/make_toy_data.py end to end.
 
-Every run uses the toy twins shrunk through ``--cfg-options`` (a one-block-per-stage Swin with
-32 channels, a handful of synthetic 128x128 images) so that it takes seconds on a CPU.
+Every run uses the toy runs (``--toy``) shrunk through ``--cfg-options`` (a one-block-per-stage
+Swin with 32 channels, a handful of synthetic 128x128 images) so that it takes seconds on a CPU.
 """
 import json
 import os
@@ -17,8 +17,8 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
-DET_TOY = 'configs/toy/swin_maskrcnn.py'
-SEG_TOY = 'configs/toy/swin_upernet_ade20k.py'
+DET_TOY = 'configs/swin_maskrcnn.py'  # with --toy (the option lists below end with it)
+SEG_TOY = 'configs/swin_upernet_ade20k.py'
 
 TINY_SWIN = ['model.backbone.arch._delete_=True', 'model.backbone.arch.embed_dims=32',
              'model.backbone.arch.depths=[1,1,1,1]', 'model.backbone.arch.num_heads=[1,2,4,8]',
@@ -65,7 +65,7 @@ def det_options(root, epochs=1, batch_size=2):
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
-        'default_hooks.logger.interval=1', 'param_scheduler.0.end=2']
+        'default_hooks.logger.interval=1', 'param_scheduler.0.end=2', '--toy']
 
 
 def seg_options(root, iters=4):
@@ -80,7 +80,8 @@ def seg_options(root, iters=4):
         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=1',
-        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2', f'param_scheduler.1.end={iters}']
+        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2', f'param_scheduler.1.end={iters}',
+        '--toy']
 
 
 def checkpoint_meta(path):
@@ -133,7 +134,7 @@ def test_missing_real_data_says_where_and_how(tmp_path):
     assert 'Traceback' not in err
     assert osp.join(nowhere, 'annotations/instances_train2017.json') in err
     assert '--cfg-options train_dataloader.dataset.data_root=' in err
-    assert 'docs/training.md' in err and 'configs/toy/swin_maskrcnn.py' in err
+    assert 'docs/training.md' in err and 'configs/swin_maskrcnn.py --toy' in err
 
     proc = run_tool([PY, 'tools/train.py', 'configs/swin_upernet_ade20k.py', '--work-dir',
                      str(tmp_path / 'wd'), '--cfg-options',
@@ -144,7 +145,8 @@ def test_missing_real_data_says_where_and_how(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
 def test_amp_without_gpu_is_refused(tmp_path):
-    proc = run_tool([PY, 'tools/train.py', DET_TOY, '--amp', '--work-dir', str(tmp_path)])
+    proc = run_tool([PY, 'tools/train.py', DET_TOY, '--toy', '--amp', '--work-dir',
+                     str(tmp_path)])
     assert proc.returncode == 2 and '--amp needs a GPU' in proc.stderr, explain(proc)
 
 
@@ -212,7 +214,8 @@ def test_resume_after_sigkill_mid_epoch(toy_root, tmp_path):
     """Kill -9 in the middle of epoch 2 of 3; --resume restarts epoch 2 from epoch_1.pth and
     ends exactly where an uninterrupted run ends (epoch 3, 3 x 4 iterations)."""
     work_dir = str(tmp_path / 'resume')
-    options = det_options(toy_root, epochs=3, batch_size=2) + ['train_cfg.val_interval=100']
+    options = det_options(toy_root, epochs=3, batch_size=2)
+    options.insert(-1, 'train_cfg.val_interval=100')  # before the closing --toy
     cmd = [PY, 'tools/train.py', DET_TOY, '--work-dir', work_dir, '--cfg-options'] + options
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=dict(os.environ, PYTHONUNBUFFERED='1'),
@@ -289,7 +292,7 @@ def test_demo_model_learns_the_synthetic_data(tmp_path):
     ann = coco + 'annotations/instances_val.json'
     options = [f'{loader}_dataloader.dataset.data_root={coco}'
                for loader in ('train', 'val', 'test')]
-    options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+    options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}', '--toy']
     work_dir = str(tmp_path / 'work')
     proc = run_tool([PY, 'tools/train.py', DET_TOY, '--work-dir', work_dir, '--cfg-options']
                     + options, timeout=3600)

@@ -24,7 +24,11 @@ def _paragraph(lines, start):
 
 
 def config_table() -> str:
-    """One row per top-level config: its header's first sentence and its 'Expected' sentence."""
+    """One row per config: its header's first sentence and its published numbers
+    (configs/published.json, the one machine-readable copy)."""
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    from compare import format_published, load_published
+    published = load_published()['configs']
     lines = ['| config | what | published result to expect |', '|---|---|---|']
     for path in sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py'))):
         with open(path) as f:
@@ -34,8 +38,7 @@ def config_table() -> str:
                     break
                 header.append(line[1:].strip())
         title = _paragraph(header, 0) if header else ''
-        start = next((i for i, h in enumerate(header) if h.lower().startswith('expected')), None)
-        expected = _paragraph(header, start).split(':', 1)[1].strip() if start is not None else ''
+        expected = format_published(published.get(os.path.basename(path)[:-3]))
         name = os.path.relpath(path, ROOT)
         lines.append(f'| [`{name}`]({name}) | {title} | {expected} |')
     return '\n'.join(lines)

@@ -19,6 +19,7 @@ from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E4
                                        add_common_args, check_data, default_work_dir,
                                        install_hooks, load_config, register_scope, run_main,
                                        write_json_atomically)
+from mmbackbones.channels import check_channels  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -60,15 +61,16 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise UsageError(f'checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, toy=args.toy)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
+        cfg.work_dir = default_work_dir(args.config, toy=args.toy)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     scope = register_scope(cfg)
+    check_channels(cfg)
     install_hooks(cfg, strict_load=True)
     show_dir = enable_visualisation(cfg, scope, args.show_dir) if args.show_dir else None
     adapt_to_machine(cfg, args.launcher)

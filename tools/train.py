@@ -1,8 +1,9 @@
 """Train an mmdet or mmseg model from a config (the config's ``default_scope`` decides).
 
     python tools/train.py configs/swin_maskrcnn.py
-    python tools/train.py configs/toy/swin_maskrcnn.py --resume
+    python tools/train.py configs/swin_maskrcnn.py --resume
     python tools/train.py CONFIG --resume-or-start          # job scripts that may be restarted
+    python tools/train.py configs/swin_maskrcnn.py --toy      # CPU-sized, synthetic data
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=100 --work-dir work_dirs/x
     bash tools/dist_train.sh CONFIG 8            # torchrun, one process per GPU
 """
@@ -18,6 +19,7 @@ from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E4
                                        install_hooks, load_config, register_scope, run_main)
 from mmbackbones.engine.workdir import (global_rank, lock_work_dir,  # noqa: E402
                                         resolve_resume, unlock_work_dir)
+from mmbackbones.channels import check_channels  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -41,12 +43,12 @@ def parse_args(argv=None):
 
 
 def setup_config(args):
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, toy=args.toy)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
+        cfg.work_dir = default_work_dir(args.config, toy=args.toy)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('AmpOptimWrapper', 'OptimWrapper'):
@@ -89,6 +91,7 @@ def prepare(args, cfg):
     try:
         resolve_auto_resume(cfg, args)
         register_scope(cfg)
+        check_channels(cfg)  # before any data is read
         install_hooks(cfg, strict_load=False)  # --resume is checked strictly regardless
         adapt_to_machine(cfg, args.launcher, amp=args.amp)
         check_data(cfg, ('train', 'val'))

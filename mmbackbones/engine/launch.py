@@ -64,6 +64,9 @@ def add_common_args(parser: argparse.ArgumentParser):
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (pytorch: torchrun)')
+    parser.add_argument('--toy', action='store_true',
+                        help='the CPU-sized run of CONFIG on the synthetic data of '
+                        'tools/make_toy_data.py (mmbackbones.toy.derive_toy_config)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
 
@@ -80,8 +83,9 @@ def _config_suggestions(path):
     return close
 
 
-def load_config(path, cfg_options=None):
-    """``Config.fromfile`` with a helpful message for a missing file and unknown keys."""
+def load_config(path, cfg_options=None, toy=False):
+    """``Config.fromfile`` with a helpful message for a missing file and unknown keys;
+    ``toy``: derive the toy run (before ``cfg_options``, which then apply to it)."""
     if not osp.isfile(path):
         hint = _config_suggestions(path)
         more = f' Did you mean: {", ".join(hint)}?' if hint else ''
@@ -91,6 +95,9 @@ def load_config(path, cfg_options=None):
         cfg = Config.fromfile(path)
     except Exception as err:  # mmengine's own messages hide where the mistake is
         raise UsageError(_config_error(path, err)) from None
+    if toy:
+        from mmbackbones.toy import derive_toy_config
+        cfg = derive_toy_config(cfg)
     if cfg_options:
         replaced = [k[:-len('._delete_')] for k in cfg_options if k.endswith('._delete_')]
         for key in cfg_options:
@@ -168,12 +175,13 @@ def _config_error(path, err):
     return f'cannot load config file {path}: {type(err).__name__}: {message}'
 
 
-def default_work_dir(config_path):
-    """``work_dirs/<config path below configs/>``, e.g. ``work_dirs/toy/swin_maskrcnn``."""
+def default_work_dir(config_path, toy=False):
+    """``work_dirs/<config path below configs/>``, e.g. ``work_dirs/swin_maskrcnn``
+    (``work_dirs/toy/swin_maskrcnn`` for its toy run)."""
     path = osp.splitext(osp.abspath(config_path))[0]
     configs = osp.join(REPO_ROOT, 'configs') + os.sep
     name = path[len(configs):] if path.startswith(configs) else osp.basename(path)
-    return osp.join('work_dirs', name)
+    return osp.join('work_dirs', 'toy', name) if toy else osp.join('work_dirs', name)
 
 
 def _warn_if_new_key(cfg, dotted_key):
@@ -327,9 +335,9 @@ def check_data(cfg, loaders):
     if problems:
         config = getattr(cfg, 'filename', None) or 'the config'
         toy = ''
-        if config and osp.isfile(osp.join(osp.dirname(config), 'toy', osp.basename(config))):
+        if config and cfg.get('default_scope') in SCOPES:
             toy = (f'\nTo try the pipeline on synthetic data instead: python tools/make_toy_data.py'
-                   f' && python tools/train.py {osp.join("configs", "toy", osp.basename(config))}')
+                   f' && python tools/train.py {osp.relpath(config)} --toy')
         raise DataNotFoundError(
             f'the data that {config} reads was not found (paths are relative to '
             f'{os.getcwd()}):\n' + '\n'.join(problems) +
