@@ -10,6 +10,8 @@ comment on the line above its fence (blank lines may separate them; rendered Mar
                                                    shown, tiny ones run); the text must occur
     <!-- doctest: config -->                       an mmdet/mmseg config fragment: loaded with
                                                    mmengine's Config, its model.backbone built
+    <!-- doctest: setup "CMD" -->                  (shell) run CMD first, in the same directory:
+                                                   what an earlier block or step left behind
     <!-- no-doctest: REASON -->                    never run; the reason is required
 
 Settings combine with ';', e.g. ``<!-- doctest: slow; replace "20" -> "2" -->``.
@@ -44,8 +46,9 @@ CODE_LANGS = PYTHON_LANGS | SHELL_LANGS | OTHER_CODE_LANGS
 _MARKER = re.compile(r'^\s*<!--\s*(no-doctest|doctest)\s*(?::(.*?))?\s*-->\s*$')
 _FENCE_OPEN = re.compile(r'^(\s*)(`{3,}|~{3,})\s*([^`\s]*)[^`]*$')
 _STRING = r'''"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*\''''
-_SETTING = re.compile(rf'\s*(?:(slow|config)|replace\s+({_STRING})\s*->\s*({_STRING}))\s*(?:;|$)')
-VALID_SETTINGS = 'slow, config, replace "OLD" -> "NEW" (separated by ";")'
+_SETTING = re.compile(rf'\s*(?:(slow|config)|replace\s+({_STRING})\s*->\s*({_STRING})'
+                      rf'|setup\s+({_STRING}))\s*(?:;|$)')
+VALID_SETTINGS = 'slow, config, replace "OLD" -> "NEW", setup "COMMAND" (separated by ";")'
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Marker:
     slow: bool = False
     config: bool = False
     replacements: List[Tuple[str, str]] = field(default_factory=list)
+    setup: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -111,11 +115,13 @@ def _parse_marker(text: str, line: int, where: str) -> Marker:
         if setting is None or setting.end() == pos:
             raise ValueError(f'{where}:{line}: cannot read doctest setting {settings[pos:]!r}; '
                              f'valid settings: {VALID_SETTINGS}')
-        flag, old, new = setting.groups()
+        flag, old, new, setup = setting.groups()
         if flag == 'slow':
             marker.slow = True
         elif flag == 'config':
             marker.config = True
+        elif setup is not None:
+            marker.setup.append(ast.literal_eval(setup))
         else:
             marker.replacements.append((ast.literal_eval(old), ast.literal_eval(new)))
         pos = setting.end()
@@ -172,6 +178,8 @@ def parse_markdown(path: Path) -> Tuple[List[Block], List[str]]:
                                 'bash or python, or mark it no-doctest')
             elif block.runs and block.marker.config and block.lang not in PYTHON_LANGS:
                 problems.append(f'{block.where}: "config" applies to python blocks only')
+            elif block.runs and block.marker.setup and block.lang not in SHELL_LANGS:
+                problems.append(f'{block.where}: "setup" applies to shell blocks only')
             if block.runs:
                 try:
                     block.runnable_code()
@@ -305,7 +313,8 @@ def run_shell_block(block: Block, tmp_dir: Path, timeout: float = 600):
     env = dict(os.environ, PATH=f'{bin_dir}{os.pathsep}{os.environ.get("PATH", "")}',
                PYTHON=sys.executable, PYTHONPATH=str(work), OMP_NUM_THREADS='1',
                MPLBACKEND='Agg')
-    script = f'set -euo pipefail\n{block.runnable_code()}'
+    setup = ''.join(f'{command}\n' for command in block.marker.setup)
+    script = f'set -euo pipefail\n{setup}{block.runnable_code()}'
     return subprocess.run(['bash', '-c', script], cwd=work, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
