@@ -28,6 +28,7 @@ import ast
 import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tokenize
@@ -309,7 +310,10 @@ def run_shell_block(block: Block, tmp_dir: Path, timeout: float = 600):
     bin_dir = tmp_dir / 'bin'
     bin_dir.mkdir()
     for name in ('python', 'python3'):  # `python` in a block is the interpreter under test
-        (bin_dir / name).symlink_to(sys.executable)
+        # A script, not a symlink: a venv's interpreter finds its packages by its own path.
+        wrapper = bin_dir / name
+        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        wrapper.chmod(0o755)
     env = dict(os.environ, PATH=f'{bin_dir}{os.pathsep}{os.environ.get("PATH", "")}',
                PYTHON=sys.executable, PYTHONPATH=str(work), OMP_NUM_THREADS='1',
                MPLBACKEND='Agg')
