@@ -324,11 +324,14 @@ def run_shell_block(block: Block, tmp_dir: Path, timeout: float = 600):
 
 
 # ------------------------------------------------------------------------ document references
-# `--output NAME.md` names a file a tool writes, not a document to read.
+# `--output NAME.md` names a file a tool writes, not a document to read; so does a path in a
+# variable's folder (`$WD/NAME.md`; `<work dir>/NAME.md` never matches, `/` precedes the name).
 _OUTPUT_ARG = re.compile(r'--output[ =]\s*$')
+_PLACEHOLDER_PARENT = re.compile(r'\$\{?$')
 _URL = re.compile(r'\b[a-z][a-z0-9+.-]*://\S+')
 _MD_PATH = re.compile(r'(?<![\w/.\-])((?:\.\.?/)*\w[\w./-]*?\.md)(?![\w-])(#[\w-]+)?')
 _MD_LINK = re.compile(r'\]\(\s*<?([^)\s>]+\.md)(#[^)\s>]*)?>?(?:\s+"[^"]*")?\s*\)')
+_ANCHOR_LINK = re.compile(r'\]\(\s*#([^)\s]+)\s*\)')  # a heading of the same page
 _CITED_SECTION = re.compile(r'((?:\w[\w./-]*/)?\w[\w.-]*\.md),?\s+(?:section\s+)?'
                             r'[\'"\u2018\u201c]([^\'"\u2019\u201d\n]+)[\'"\u2019\u201d]')
 SCANNED_SUFFIXES = {'.md', '.py', '.sh', '.txt', '.cfg', '.ini', '.toml', '.yml', '.yaml'}
@@ -386,8 +389,12 @@ def find_references(path: Path) -> List[Reference]:
                 refs.append(Reference(path, number, match.group(1), (match.group(2) or '')[1:],
                                       link=True))
                 links.add(match.start(1))
+            for match in _ANCHOR_LINK.finditer(clean):
+                refs.append(Reference(path, number, path.name, match.group(1), link=True))
         for match in _MD_PATH.finditer(clean):
-            if match.start(1) in links or _OUTPUT_ARG.search(clean[:match.start(1)]):
+            before = clean[:match.start(1)]
+            if match.start(1) in links or _OUTPUT_ARG.search(before) \
+                    or _PLACEHOLDER_PARENT.search(before):
                 continue
             refs.append(Reference(path, number, match.group(1), (match.group(2) or '')[1:]))
         for match in _CITED_SECTION.finditer(clean):
