@@ -19,7 +19,7 @@ def _write(path, text):
     return str(path)
 
 
-TOY_BASE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'toy',
+TOY_BASE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
                     'resnet18_retinanet.py')
 
 
