@@ -110,7 +110,7 @@ def test_degenerate_boxes_are_counted_before_training(coco_copy, capsys):
     bad_ids = [a['id'] for a in data['annotations'][:3]] + [data['annotations'][4]['id']]
     cfg = load_config(osp.join(osp.dirname(TOY_BASE), 'swin_maskrcnn.py'),
                       dict(item.split('=', 1) for item in det_options(str(coco_copy.parent))
-                           if 'data_root' in item or 'ann_file' in item))
+                           if 'data_root' in item or 'ann_file' in item), toy=True)
     register_scope(cfg)
     check_data(cfg, ('train', ))
     err = capsys.readouterr().err
@@ -161,9 +161,9 @@ def test_checkpoint_of_another_config_is_refused(toy_root, tiny_seg_run, tmp_pat
     """The tiny Swin's checkpoint (32 channels) against a Swin of 48 channels: refused for
     evaluation and as load_from of a training (which then does not start)."""
     work_dir, checkpoint = tiny_seg_run
-    options = seg_options(toy_root, iters=3) + [
+    options = seg_options(toy_root, iters=3, extra=[
         'model.backbone.arch.embed_dims=48', 'model.decode_head.in_channels=[48,96,192,384]',
-        'model.auxiliary_head.in_channels=192']
+        'model.auxiliary_head.in_channels=192'])
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, checkpoint, '--work-dir',
                      str(tmp_path / 'eval'), '--cfg-options'] + options)
     assert proc.returncode == 1, explain(proc)

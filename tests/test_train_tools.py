@@ -54,7 +54,8 @@ NARROW_MASK_RCNN = [
     'model.roi_head.mask_head.conv_out_channels=64']
 
 
-def det_options(root, epochs=1, batch_size=2):
+def det_options(root, epochs=1, batch_size=2, extra=()):
+    """--cfg-options values for a tiny detection toy run (``extra`` appended), then --toy."""
     coco = osp.join(root, 'toy_coco') + '/'
     ann = osp.join(coco, 'annotations', 'instances_val.json')
     return TINY_SWIN + NARROW_MASK_RCNN + [
@@ -65,10 +66,11 @@ def det_options(root, epochs=1, batch_size=2):
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
-        'default_hooks.logger.interval=1', 'param_scheduler.0.end=2', '--toy']
+        'default_hooks.logger.interval=1', 'param_scheduler.0.end=2', *extra, '--toy']
 
 
-def seg_options(root, iters=4):
+def seg_options(root, iters=4, extra=()):
+    """--cfg-options values for a tiny UperNet toy run (``extra`` appended), then --toy."""
     ade = osp.join(root, 'toy_ade')
     return TINY_SWIN + [
         'model.decode_head.in_channels=[32,64,128,256]', 'model.decode_head.channels=32',
@@ -81,7 +83,7 @@ def seg_options(root, iters=4):
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=1',
         'param_scheduler.0.end=2', 'param_scheduler.1.begin=2', f'param_scheduler.1.end={iters}',
-        '--toy']
+        *extra, '--toy']
 
 
 def checkpoint_meta(path):
@@ -214,8 +216,7 @@ def test_resume_after_sigkill_mid_epoch(toy_root, tmp_path):
     """Kill -9 in the middle of epoch 2 of 3; --resume restarts epoch 2 from epoch_1.pth and
     ends exactly where an uninterrupted run ends (epoch 3, 3 x 4 iterations)."""
     work_dir = str(tmp_path / 'resume')
-    options = det_options(toy_root, epochs=3, batch_size=2)
-    options.insert(-1, 'train_cfg.val_interval=100')  # before the closing --toy
+    options = det_options(toy_root, epochs=3, batch_size=2, extra=['train_cfg.val_interval=100'])
     cmd = [PY, 'tools/train.py', DET_TOY, '--work-dir', work_dir, '--cfg-options'] + options
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=dict(os.environ, PYTHONUNBUFFERED='1'),

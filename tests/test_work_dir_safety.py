@@ -125,9 +125,9 @@ def test_kill_during_a_checkpoint_save_keeps_the_previous_one(toy_root, tmp_path
     """max_keep_ckpts=1 and a SIGKILL while iter_2.pth is half written: iter_1.pth and
     last_checkpoint stay valid, --resume continues from iteration 1 and finishes."""
     work_dir = tmp_path / 'work'
-    options = seg_options(toy_root, iters=3) + [
+    options = seg_options(toy_root, iters=3, extra=[
         'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=1',
-        'train_cfg.val_interval=100']
+        'train_cfg.val_interval=100'])
     ready, log = tmp_path / 'stalled', tmp_path / 'first.log'
     proc = start([PY, wrapper, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
                   '--cfg-options'] + options, log,
