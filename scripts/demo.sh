@@ -21,6 +21,17 @@ if [ -d "$WORK_DIR" ] && [ -n "$(ls -A "$WORK_DIR")" ] && [ ! -f "$WORK_DIR/.dem
   echo "[demo] $WORK_DIR exists and was not written by the demo; set DEMO_WORK_DIR elsewhere" >&2
   exit 1
 fi
+# Another demo training into this dir holds its lock: stop before clearing anything of it.
+if [ -f "$WORK_DIR/.lock" ]; then
+  $PY - "$WORK_DIR" <<'PYEOF' || exit 1
+import sys
+from mmbackbones.engine.workdir import WorkDirBusyError, lock_work_dir
+try:
+    lock_work_dir(sys.argv[1])
+except WorkDirBusyError as err:
+    sys.exit(f'[demo] {err}')
+PYEOF
+fi
 rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR" && touch "$WORK_DIR/.demo_output"
 # shellcheck disable=SC2086
 $PY tools/train.py "$CONFIG" --toy --work-dir "$WORK_DIR" --no-validate ${DEMO_ARGS:-}
