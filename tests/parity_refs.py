@@ -1,5 +1,8 @@
 # tests/parity_refs.py
 """Reference implementations for the battery's weight-parity test (tests/test_battery.py)."""
+import importlib.util
+import os.path as osp
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,6 +10,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 REFERENCE_FEATURES = {}  # (family, source) -> fn(ref_model, x) -> list of 4 NCHW tensors (all levels, our level order), pre-any-our-norm
 REFERENCE_BUILDERS = {}  # source -> fn(ref_name, size=None) -> nn.Module in eval mode (default timm: timm.create_model(name, pretrained=False, num_classes=0); torchvision: torchvision.models.get_model(name, weights=None))
+
+
+def openmmlab_config_dir(package: str) -> str:
+    """The configs an installed mmdet / mmseg ships (``<package>/.mim/configs``)."""
+    spec = importlib.util.find_spec(package)
+    return osp.join(spec.submodule_search_locations[0], '.mim', 'configs')
 
 
 def _build_timm(name, size=None):

@@ -28,6 +28,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from .parity_refs import openmmlab_config_dir
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs')
 CONFIGS = sorted(osp.basename(p)[:-3] for p in glob.glob(osp.join(CONFIG_DIR, '*.py')))
@@ -104,8 +106,8 @@ def _load(name):
 
 
 def _reference_path(scope, rel):
-    package = pytest.importorskip(scope)
-    path = osp.join(osp.dirname(package.__file__), '.mim', 'configs', rel)
+    pytest.importorskip(scope)
+    path = osp.join(openmmlab_config_dir(scope), rel)
     if not osp.isfile(path):
         pytest.skip(f'{scope} installed without its configs ({rel})')
     return path

@@ -9,27 +9,21 @@ parameter count, the same frozen parameters, the same BatchNorm layers in train 
 OpenMMLab's (randomised) weights converted. Default-run cases are ResNet-18/50 at 64x64; the
 101-layer ones are slow.
 """
-import importlib.util
 import os.path as osp
 
 import pytest
 
-from .parity_refs import build_in_scope, compare_with_openmmlab
+from .parity_refs import build_in_scope, compare_with_openmmlab, openmmlab_config_dir
 
 pytest.importorskip('mmcv.ops', reason='mmdet / mmseg need mmcv with compiled ops')
 pytest.importorskip('mmdet')
 pytest.importorskip('mmseg')
 
 
-def _config_dir(package):
-    spec = importlib.util.find_spec(package)
-    return osp.join(spec.submodule_search_locations[0], '.mim', 'configs')
-
-
 def real_backbone(scope, path, **overrides):
     """``model.backbone`` of an installed OpenMMLab config, as the package builds it."""
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(_config_dir(scope), path))
+    cfg = Config.fromfile(osp.join(openmmlab_config_dir(scope), path))
     backbone = cfg.model.backbone.to_dict()
     if scope == 'mmseg' and cfg.model.get('pretrained') is not None:
         backbone['pretrained'] = cfg.model.pretrained  # what mmseg's EncoderDecoder does

@@ -27,6 +27,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmbackbones
 from mmengine.registry import DefaultScope
 
+from .parity_refs import openmmlab_config_dir
+
 mmdet = pytest.importorskip('mmdet')
 mmseg = pytest.importorskip('mmseg')
 
@@ -38,10 +40,6 @@ def _registered_backbone_names():
     from mmbackbones.models.backbones import BaseBackbone
     return {name for name, cls in mmbackbones.MODELS.module_dict.items()
             if isinstance(cls, type) and issubclass(cls, BaseBackbone)}
-
-
-def _config_root(module):
-    return os.path.join(os.path.dirname(module.__file__), '.mim', 'configs')
 
 
 @contextlib.contextmanager
@@ -77,7 +75,7 @@ def _fast_config_parsing():
 def _collect(library):
     """(backbone dicts keyed by their JSON, config paths per key, unparseable configs)."""
     ours = _registered_backbone_names()
-    root = _config_root(LIBRARIES[library])
+    root = openmmlab_config_dir(library)
     files = sorted(f for f in glob.glob(os.path.join(root, '**', '*.py'), recursive=True)
                    if f'{os.sep}_base_{os.sep}' not in f)
     assert files, f'no configs found under {root}'

@@ -145,6 +145,18 @@ def test_pretrained_string_loads_an_openmmlab_checkpoint(library, tmp_path):
 
 
 # ------------------------------------------------------------------------- frozen_stages
+def _built_in_train_mode(library, cfg):
+    """OpenMMLab's Swin and ours from ``cfg`` after ``train()``, with the names of their frozen
+    parameters (OpenMMLab's in its own order, ours as a set)."""
+    ref = _reference_class(library)(**cfg)
+    ref.train()
+    ours = SwinTransformer(**cfg)
+    ours.train()
+    ref_frozen = [n for n, p in ref.named_parameters() if not p.requires_grad]
+    our_frozen = {n for n, p in ours.named_parameters() if not p.requires_grad}
+    return ref, ours, ref_frozen, our_frozen
+
+
 def _to_ours(names, ref, ours, library):
     """Our name for each of OpenMMLab's parameter names (through the weight converter)."""
     state = ref.state_dict()
@@ -157,12 +169,7 @@ def _to_ours(names, ref, ours, library):
 def test_frozen_stages_freeze_what_openmmlab_freezes(library, out_indices, frozen_stages):
     cfg = dict(SMALL, out_indices=out_indices, frozen_stages=frozen_stages,
                drop_path_rate=0.3, use_abs_pos_embed=True)
-    ref = _reference_class(library)(**cfg)
-    ref.train()
-    ours = SwinTransformer(**cfg)
-    ours.train()
-    ref_frozen = [n for n, p in ref.named_parameters() if not p.requires_grad]
-    our_frozen = {n for n, p in ours.named_parameters() if not p.requires_grad}
+    ref, ours, ref_frozen, our_frozen = _built_in_train_mode(library, cfg)
     assert _to_ours(ref_frozen, ref, ours, library) == our_frozen
     assert len(our_frozen) == len(ref_frozen)
     if frozen_stages >= 0:
@@ -236,10 +243,5 @@ def test_non_pretrained_init_cfg_list_keeps_the_family_init(tmp_path):
 @pytest.mark.parametrize('library', ['mmdet', 'mmseg'])
 def test_norm_cfg_requires_grad_false_freezes_the_layer_norms_as_openmmlab(library):
     cfg = dict(SMALL, norm_cfg=dict(type='LN', requires_grad=False), frozen_stages=1)
-    ref = _reference_class(library)(**cfg)
-    ref.train()
-    ours = SwinTransformer(**cfg)
-    ours.train()
-    ref_frozen = [n for n, p in ref.named_parameters() if not p.requires_grad]
-    our_frozen = {n for n, p in ours.named_parameters() if not p.requires_grad}
+    ref, ours, ref_frozen, our_frozen = _built_in_train_mode(library, cfg)
     assert _to_ours(ref_frozen, ref, ours, library) == our_frozen

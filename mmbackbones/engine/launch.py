@@ -308,13 +308,19 @@ def _missing_paths(dataset):
     return missing
 
 
+def _active_loaders(cfg, loaders):
+    """``(loader, its dataloader cfg)`` for each of ``loaders`` the run uses (validation and
+    testing can be switched off with ``val_cfg=None`` / ``test_cfg=None``)."""
+    for loader in loaders:
+        loader_cfg = cfg.get(f'{loader}_dataloader')
+        if loader_cfg and (loader == 'train' or cfg.get(f'{loader}_cfg', True)):
+            yield loader, loader_cfg
+
+
 def check_data(cfg, loaders):
     """Raise :class:`DataNotFoundError` naming every missing path and how to point elsewhere."""
     problems, fixes = [], []
-    for loader in loaders:
-        loader_cfg = cfg.get(f'{loader}_dataloader')
-        if not loader_cfg or (loader != 'train' and not cfg.get(f'{loader}_cfg', True)):
-            continue
+    for loader, loader_cfg in _active_loaders(cfg, loaders):
         for key, dataset in _dataset_nodes(loader_cfg.get('dataset'),
                                            f'{loader}_dataloader.dataset'):
             missing = _missing_paths(dataset)
@@ -372,10 +378,7 @@ def _check_contents(cfg, loaders):
     elif scope == 'mmseg':
         from mmseg.datasets import BaseSegDataset as seg_cls
     cache, scanned = {}, set()
-    for loader in loaders:
-        loader_cfg = cfg.get(f'{loader}_dataloader')
-        if not loader_cfg or (loader != 'train' and not cfg.get(f'{loader}_cfg', True)):
-            continue
+    for loader, loader_cfg in _active_loaders(cfg, loaders):
         for key, dataset in _dataset_nodes(loader_cfg.get('dataset'),
                                            f'{loader}_dataloader.dataset'):
             cls = _dataset_class(dataset.get('type'), scope)
