@@ -6,10 +6,13 @@ fills the variant zoo. It stays cheap: no timm import, no file I/O.
 from .version import __version__
 from .registry import MODELS
 from . import models  # noqa: F401  (registers every family and its zoo rows)
-from .weights import install_mmengine_loader
+from .weights import install_mmengine_loader, install_url_loaders
 from .zoo import build_backbone, get_variant, list_variants
 
+# Every checkpoint mmengine loads in this process (resume, load_from, URLs) goes through
+# the safe loader.
 install_mmengine_loader()
+install_url_loaders()
 
 __all__ = ['__version__', 'MODELS', 'build_backbone', 'get_variant', 'list_variants',
            'check_channels', 'derive_toy_config']

@@ -276,9 +276,6 @@ def install_url_loaders():
             CheckpointLoader.register_scheme(prefixes=prefixes, loader=loader, force=True)
 
 
-# At import, so that mmengine's own load_from / resume of a URL is safe as well.
-install_url_loaders()
-
 
 def _resolve(checkpoint: str):
     """Load the raw object behind a checkpoint string: a local file, ``timm://``,
