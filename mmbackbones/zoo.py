@@ -23,8 +23,10 @@ class Variant:
         name: timm's model name where timm has the model, else the same style.
         family: registered class name (``'SwinTransformer'``).
         cfg: constructor arguments of that class.
-        refs: reference implementations whose weights convert exactly, e.g.
-            ``{'timm': 'swin_tiny_patch4_window7_224', 'torchvision': 'swin_t'}``.
+        refs: reference implementations whose weights convert exactly: a model name for timm
+            and torchvision, the backbone config dict for mmdet / mmseg / mmpretrain, e.g.
+            ``{'timm': 'resnet50', 'mmdet': dict(type='ResNet', depth=50)}``. The parity
+            battery and ``tools/benchmark.py`` build them from this (:mod:`mmbackbones.references`).
         params: exact backbone parameter count at the default ``out_indices``, head excluded.
         paper: where the variant comes from.
         test_input: (H, W) at which the registry-wide battery runs this variant.
@@ -48,12 +50,22 @@ class Variant:
 
 
 _VARIANTS: Dict[str, Variant] = {}
+# timm / torchvision rows name a model; OpenMMLab rows give the backbone config dict.
+REFERENCE_SOURCES = ('timm', 'torchvision', 'mmdet', 'mmseg', 'mmpretrain')
 
 
 def register_variants(variants: List[Variant]) -> None:
     for variant in variants:
         if variant.name in _VARIANTS:
             raise KeyError(f'variant {variant.name!r} is registered twice')
+        for source, spec in variant.refs.items():
+            named = source in ('timm', 'torchvision')
+            if source not in REFERENCE_SOURCES or (
+                    not isinstance(spec, str) if named else
+                    not (isinstance(spec, dict) and 'type' in spec)):
+                raise ValueError(f'variant {variant.name!r}: refs[{source!r}]={spec!r}; valid '
+                                 f'sources are {REFERENCE_SOURCES}, timm and torchvision naming '
+                                 "a model, the others giving a config dict with 'type'")
         _VARIANTS[variant.name] = variant
 
 
@@ -88,7 +100,8 @@ def variant_table() -> str:
         v = _VARIANTS[name]
         with torch.device('meta'):  # shapes only: no memory, no initialisation cost
             model = build_backbone(name)
-        refs = ', '.join(f'{k}: `{r}`' for k, r in v.refs.items())
+        refs = ', '.join(f'{k}: `{r["type"] if isinstance(r, dict) else r}`'
+                         for k, r in v.refs.items())
         params = f'{v.params / 1e6:.2f}' if v.params else '?'
         lines.append(f'| `{name}` | {v.family} | {params} | {model.level_channels} | '
                      f'{model.level_strides} | {refs} | {v.paper} |')

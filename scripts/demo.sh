@@ -25,7 +25,7 @@ fi
 if [ -f "$WORK_DIR/.lock" ]; then
   $PY - "$WORK_DIR" <<'PYEOF' || exit 1
 import sys
-from mmbackbones.engine.workdir import WorkDirBusyError, lock_work_dir
+from mmbackbones.cli.workdir import WorkDirBusyError, lock_work_dir
 try:
     lock_work_dir(sys.argv[1])
 except WorkDirBusyError as err:

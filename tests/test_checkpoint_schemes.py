@@ -16,7 +16,7 @@ import mmbackbones  # noqa: F401  (installs the loaders)
 from mmbackbones.models.backbones import SwinTransformer
 from mmbackbones.weights import PretrainedMismatchError, UnsafeCheckpointError, load_pretrained
 
-from .parity_refs import feature_mismatch
+from .helpers import feature_mismatch
 
 SMALL = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], window_size=7)
 

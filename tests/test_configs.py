@@ -28,7 +28,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from .parity_refs import openmmlab_config_dir
+from .helpers import openmmlab_config_dir
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs')
@@ -479,7 +479,7 @@ def _toy_train_and_evaluate(cfg, scope, work_dir, evaluate=True):
     """Train a few iterations and evaluate once through mmengine's Runner, as tools/train.py."""
     from mmengine.runner import Runner
 
-    from mmbackbones.engine.launch import adapt_to_machine, register_scope
+    from mmbackbones.cli.launch import adapt_to_machine, register_scope
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].num_workers = 0
         cfg[loader].persistent_workers = False

@@ -27,7 +27,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmbackbones
 from mmengine.registry import DefaultScope
 
-from .parity_refs import openmmlab_config_dir
+from .helpers import openmmlab_config_dir
 
 mmdet = pytest.importorskip('mmdet')
 mmseg = pytest.importorskip('mmseg')

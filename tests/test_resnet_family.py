@@ -14,7 +14,7 @@ import mmbackbones
 from mmbackbones.registry import MODELS
 from mmbackbones.weights import convert, detect_source
 
-from .parity_refs import feature_mismatch, no_default_scope, randomise_norm_stats  # noqa: F401
+from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
 
 TOLERANCE = 1e-4  # max abs difference / reference feature scale
 SIZES = ((64, 96), (67, 45))  # the second is odd in both sides
@@ -59,7 +59,7 @@ def _mmdet_backbone(name, **kwargs):
     import mmdet.models.backbones as backbones
     torch.manual_seed(0)
     model = getattr(backbones, name)(**kwargs)
-    randomise_norm_stats(model)
+    randomise(model)
     model.eval()  # mmdet's train() returns None
     return model
 
@@ -105,7 +105,7 @@ def test_mmseg_dilated_resnet_v1c_d8():
     torch.manual_seed(0)
     reference = ResNetV1c(depth=50, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
                           contract_dilation=True)
-    randomise_norm_stats(reference)
+    randomise(reference)
     reference.eval()  # (mmseg's train() returns None)
     ours = _ours('ResNet', depth=50, stem_type='deep', strides=(1, 2, 1, 1),
                  dilations=(1, 1, 2, 4), contract_dilation=True)
@@ -120,7 +120,7 @@ def test_mmseg_dilated_resnest_d8():
     torch.manual_seed(0)
     reference = ResNeSt(depth=50, stem_channels=64, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
                         contract_dilation=True)
-    randomise_norm_stats(reference)
+    randomise(reference)
     reference.eval()
     ours = _ours('ResNeSt', depth=50, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
                  contract_dilation=True)
@@ -139,7 +139,7 @@ def test_d8_reports_real_output_strides_and_matches_timm(depth):
     torch.manual_seed(0)
     reference = timm.create_model(f'resnet{depth}', pretrained=False, num_classes=0,
                                   output_stride=8)
-    randomise_norm_stats(reference)
+    randomise(reference)
     reference.eval()
     ours.load_state_dict(convert(reference.state_dict(), ours, 'timm'), strict=True)
     h, w = SIZES[1]
@@ -180,7 +180,7 @@ def _timm_resnest14d():
     import timm
     torch.manual_seed(0)
     reference = timm.create_model('resnest14d', pretrained=False, num_classes=0)
-    randomise_norm_stats(reference)
+    randomise(reference)
     return reference
 
 
@@ -256,7 +256,7 @@ def test_pretrained_timm_file(tmp_path):
     import timm
     torch.manual_seed(0)
     reference = timm.create_model('resnet18', pretrained=False, num_classes=10)
-    randomise_norm_stats(reference)
+    randomise(reference)
     torch.save(reference.state_dict(), tmp_path / 'r18.pth')  # with its fc head
     ours = mmbackbones.build_backbone(
         'resnet18', init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'r18.pth')))
@@ -384,7 +384,7 @@ def test_dcn_plugins_conv_cfg_equal_mmdet(case):
     """mmdet's ResNet with every parameter random (offsets included, so the deformable path is
     exercised), weights converted, same outputs."""
     pytest.importorskip('mmcv.ops', reason='deformable convs need mmcv with compiled ops')
-    from .parity_refs import compare_with_openmmlab
+    from .helpers import compare_with_openmmlab
     cfg = dict(type='ResNet', depth=50, norm_eval=False)
     cfg.update(SYNTHETIC_CASES[case])
     # mmcv's DCN v1 refuses maps smaller than its kernel (layer4 is 2x2 at 64x64)

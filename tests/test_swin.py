@@ -6,18 +6,9 @@ import mmbackbones
 from mmbackbones.models.backbones import SwinTransformer
 from mmbackbones.weights import convert
 
-from .parity_refs import feature_mismatch
+from .helpers import feature_mismatch, randomise
 
 TINY = dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-
-
-def _randomise_layer_norms(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.LayerNorm):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
 def _openmmlab_swin(library, **kwargs):
@@ -28,7 +19,7 @@ def _openmmlab_swin(library, **kwargs):
     torch.manual_seed(0)
     ref = Reference(**TINY, window_size=7, out_indices=(0, 1, 2, 3), drop_path_rate=0.0, **kwargs)
     ref.init_weights()
-    _randomise_layer_norms(ref)  # non-trivial output norms and patch-merging norms
+    randomise(ref)  # non-trivial output norms and patch-merging norms
     ref.eval()  # (mmdet's train() returns None, so no chaining)
     return ref
 

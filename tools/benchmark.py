@@ -5,14 +5,10 @@
     python tools/benchmark.py swin_tiny_patch4_window7_224 --channels-last --threads 4
 
 Every implementation runs in eval mode under ``torch.inference_mode()`` and produces the
-multi-level features a detector consumes (not the classifier path):
-
-- ours: ``mmbackbones.build_backbone(variant)`` with its default ``out_indices``;
-- timm: ``timm.create_model(name, pretrained=False, num_classes=0)`` through
-  ``forward_intermediates(x, intermediates_only=True)`` (``forward_features`` when absent);
-- torchvision: ``torchvision.models.get_model(name, weights=None)``, its feature trunk
-  (``.features`` stages for Swin, ``conv1``..``layer4`` for ResNets);
-- mmdet: its backbone class of the same family built with matching settings, when mmdet imports.
+multi-level features a detector consumes (not the classifier path): ours is
+``mmbackbones.build_backbone(variant)`` with its default ``out_indices``; each reference is the
+one the variant's zoo row names, built and read by :mod:`mmbackbones.references` exactly as
+the weight-parity tests do (``Reference.levels``: the same levels as ours, in our layout).
 
 After warm-up runs, the implementations are timed in interleaved rounds (ours, ref1, ref2, then
 ref1, ref2, ours, ...) so that noise from other processes falls on all of them alike. Reported:
@@ -22,7 +18,6 @@ the median and inter-quartile range of each, the ratio of medians ours/ref, and 
 import argparse
 import datetime
 import gc
-import inspect
 import os
 import os.path as osp
 import platform
@@ -38,14 +33,10 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import mmbackbones  # noqa: E402
+from mmbackbones.references import ReferenceUnavailable, build_reference  # noqa: E402
 from mmbackbones.zoo import Variant, get_variant  # noqa: E402
 
-REFERENCES = ('timm', 'torchvision', 'mmdet')
-RESNET_FAMILIES = ('ResNet', 'ResNeXt', 'Res2Net', 'ResNeSt')
-
-
-class Unavailable(Exception):
-    """A reference that does not exist (or cannot be built) for a variant; reported, not fatal."""
+REFERENCES = ('timm', 'torchvision', 'mmdet', 'mmseg')
 
 
 @dataclass
@@ -57,148 +48,15 @@ class Impl:
     times: List[float] = field(default_factory=list)  # seconds, one per round
 
 
-# ------------------------------------------------------------------------------ builders
-def _resolved_cfg(variant: Variant) -> Dict:
-    """The variant's config with every constructor default filled in (subclass defaults win),
-    so references can be built with the same settings as ours."""
-    cls = mmbackbones.MODELS.get(f'mmbackbones.{variant.family}')
-    cfg = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get('__init__')
-        if init is None:
-            continue
-        for name, param in inspect.signature(init).parameters.items():
-            if param.default is not inspect.Parameter.empty:
-                cfg[name] = param.default
-    cfg.update(variant.cfg)
-    return cfg
-
-
-def build_ours(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
+def build_ours(variant: Variant) -> Impl:
     model = mmbackbones.build_backbone(variant.name)
     return Impl('ours', variant.name, model, model)
 
 
-def build_timm(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
-    name = variant.refs.get('timm')
-    if not name:
-        raise Unavailable(f'timm has no model for {variant.name}')
-    import timm
-    kwargs = {}
-    if variant.family == 'SwinTransformer':
-        kwargs['img_size'] = size  # timm's Swin is built for one input size and refuses others
-    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
-    if hasattr(model, 'forward_intermediates'):
-        # The last `levels` stages, as many as we return: no extra stem output (ResNets).
-        def forward(x):
-            return model.forward_intermediates(x, indices=levels, intermediates_only=True)
-    else:
-        forward = model.forward_features
-    return Impl('timm', name, model, forward)
-
-
-def _torchvision_swin(model):
-    stages = list(model.features)  # patch embed, stage, merge, stage, merge, stage, merge, stage
-
-    def forward(x):
-        outs = []
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i % 2 == 1:  # after each Swin stage; tokens are (B, H, W, C)
-                # contiguous NCHW, as ours, timm and mmdet return: same copy on every side
-                outs.append(x.permute(0, 3, 1, 2).contiguous())
-        return outs
-    return forward
-
-
-def _torchvision_resnet(model):
-    def forward(x):
-        x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
-        outs = []
-        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
-            x = layer(x)
-            outs.append(x)
-        return outs
-    return forward
-
-
-TORCHVISION_ADAPTERS = {'SwinTransformer': _torchvision_swin, 'ResNet': _torchvision_resnet,
-                        'ResNeXt': _torchvision_resnet}
-
-
-def build_torchvision(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
-    name = variant.refs.get('torchvision')
-    if not name:
-        raise Unavailable(f'torchvision has no model for {variant.name}')
-    if variant.family not in TORCHVISION_ADAPTERS:
-        raise Unavailable(f'no torchvision feature adapter for family {variant.family}')
-    import torchvision
-    model = torchvision.models.get_model(name, weights=None)
-    return Impl('torchvision', name, model, TORCHVISION_ADAPTERS[variant.family](model))
-
-
-def _mmdet_swin(cfg):
-    from mmbackbones.models.backbones.swin import ARCH_SETTINGS
-    from mmdet.models.backbones import SwinTransformer
-    arch = ARCH_SETTINGS[cfg['arch']] if isinstance(cfg['arch'], str) else cfg['arch']
-    return 'SwinTransformer', SwinTransformer(
-        pretrain_img_size=cfg.get('pretrain_img_size', 224), embed_dims=arch['embed_dims'],
-        depths=tuple(arch['depths']), num_heads=tuple(arch['num_heads']),
-        window_size=cfg['window_size'], out_indices=(0, 1, 2, 3))
-
-
-def _mmdet_resnet(cfg):
-    from mmdet.models import backbones as mb
-    deep, avg_down = cfg.get('stem_type') == 'deep', cfg.get('avg_down', False)
-    groups, base_width = cfg.get('groups', 1), cfg.get('base_width', 64)
-    common = dict(depth=cfg['depth'], out_indices=(0, 1, 2, 3),
-                  stem_channels=cfg.get('stem_channels', 64))
-    if 'scales' in cfg:
-        # mmdet's Res2Net is always v1d (deep stem, avg-pool shortcut) and pools the first
-        # block's conv-free split only when it is strided: a different network otherwise.
-        if not (deep and avg_down and cfg.get('split_pool') == 'strided' and groups == 1):
-            raise Unavailable("mmdet's Res2Net only matches stem_type='deep', avg_down=True, "
-                              "split_pool='strided', groups=1")
-        cls, kwargs = mb.Res2Net, dict(scales=cfg['scales'], base_width=base_width)
-    elif 'radix' in cfg:
-        # ResNetV1d underneath: deep stem and avg-pool shortcut are fixed.
-        if not (deep and avg_down and groups == 1 and base_width == 64
-                and not cfg.get('avd_first')):
-            raise Unavailable("mmdet's ResNeSt only matches stem_type='deep', avg_down=True, "
-                              'groups=1, base_width=64, avd_first=False')
-        cls, kwargs = mb.ResNeSt, dict(radix=cfg['radix'],
-                                       reduction_factor=cfg['reduction_factor'],
-                                       avg_down_stride=cfg.get('avd', True))
-    elif groups == 1 and base_width == 64:
-        cls, kwargs = mb.ResNet, dict(deep_stem=deep, avg_down=avg_down,
-                                      style=cfg.get('style', 'pytorch'))
-    elif groups > 1:
-        cls, kwargs = mb.ResNeXt, dict(groups=groups, base_width=base_width, deep_stem=deep,
-                                       avg_down=avg_down, style=cfg.get('style', 'pytorch'))
-    else:
-        raise Unavailable('mmdet has no wide ResNet (groups=1, base_width != 64)')
-    if cfg['depth'] not in cls.arch_settings:
-        raise Unavailable(f"mmdet's {cls.__name__} has no depth {cfg['depth']} "
-                          f'(it has {sorted(cls.arch_settings)})')
-    return cls.__name__, cls(**kwargs, **common)
-
-
-MMDET_BUILDERS = {'SwinTransformer': _mmdet_swin, **{f: _mmdet_resnet for f in RESNET_FAMILIES}}
-
-
-def build_mmdet(variant: Variant, size: Tuple[int, int], levels: int) -> Impl:
-    if variant.family not in MMDET_BUILDERS:
-        raise Unavailable(f'no mmdet counterpart for family {variant.family}')
-    try:
-        import mmdet.models.backbones  # noqa: F401
-    except Exception as e:  # ImportError, or mmcv ops that failed to load
-        raise Unavailable(f'mmdet does not import ({type(e).__name__}: {e})') from None
-    name, model = MMDET_BUILDERS[variant.family](_resolved_cfg(variant))
-    return Impl('mmdet', name, model, model)
-
-
-BUILDERS = {'ours': build_ours, 'timm': build_timm, 'torchvision': build_torchvision,
-            'mmdet': build_mmdet}
+def build_ref(variant: Variant, source: str, size: Tuple[int, int]) -> Impl:
+    """Raises ReferenceUnavailable where the row lists no such reference or it cannot be built."""
+    ref = build_reference(variant, source, size)
+    return Impl(source, ref.name, ref.model, ref.levels)
 
 
 # ------------------------------------------------------------------------------ timing
@@ -254,12 +112,11 @@ def _rows(variant: Variant, batch: int, impls: List[Impl]) -> List[Dict]:
 def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequence[int],
                       size: Tuple[int, int], warmup: int, repeats: int, channels_last: bool,
                       device: torch.device, notes: List[str]) -> List[Dict]:
-    impls = [build_ours(variant, size, 0)]
-    levels = len(impls[0].module.out_indices)
+    impls = [build_ours(variant)]
     for name in refs:
         try:
-            impls.append(BUILDERS[name](variant, size, levels))
-        except Unavailable as e:
+            impls.append(build_ref(variant, name, size))
+        except ReferenceUnavailable as e:
             notes.append(f'{variant.name}: {name} skipped: {e}')
             print(f'[{variant.name}] {name} skipped: {e}', file=sys.stderr)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format

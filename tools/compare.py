@@ -65,7 +65,7 @@ def format_published(entry):
 def _toy_options(cfg_path):
     """--cfg-options that cut a toy run to a few images and iterations."""
     sys.path.insert(0, ROOT)
-    from mmbackbones.engine.launch import load_config
+    from mmbackbones.cli.launch import load_config
     cfg = load_config(cfg_path, toy=True)
     options = [f'{loader}.dataset.indices={TOY_IMAGES}'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -91,7 +91,7 @@ def count_params(cfg_path, toy):
     import torch
     from mmengine.registry import DefaultScope
 
-    from mmbackbones.engine.launch import adapt_to_machine, load_config, register_scope
+    from mmbackbones.cli.launch import adapt_to_machine, load_config, register_scope
     cfg = load_config(cfg_path, toy=toy)
     scope = register_scope(cfg)
     adapt_to_machine(cfg, 'none')

@@ -14,10 +14,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmbackbones.engine.launch import (UsageError, adapt_to_machine,  # noqa: E402
+from mmbackbones.cli.launch import (UsageError, adapt_to_machine,  # noqa: E402
                                        add_common_args, check_data, default_work_dir,
                                        install_hooks, load_config, register_scope, run_main)
-from mmbackbones.engine.workdir import (global_rank, lock_work_dir,  # noqa: E402
+from mmbackbones.cli.workdir import (global_rank, lock_work_dir,  # noqa: E402
                                         resolve_resume, unlock_work_dir)
 from mmbackbones.channels import check_channels  # noqa: E402
 

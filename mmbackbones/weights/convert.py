@@ -1,8 +1,10 @@
-"""Foreign checkpoints -> mmbackbones keys.
+"""Foreign checkpoints -> mmbackbones keys: the converter registry, layout detection, loading.
 
-Each family registers, per source layout (``timm``, ``torchvision``, ``official``, ``mmdet``,
-``mmseg``, ``mmpretrain``), a detector that recognises the layout from its keys and a converter
-that maps it onto the family's own keys. Classifier heads are dropped; nothing else is.
+Each family module registers, per source layout (``timm``, ``torchvision``, ``official``,
+``mmdet``, ``mmseg``, ``mmpretrain``), a detector that recognises the layout from its keys and a
+converter that maps it onto the family's own keys (``@register_converter(ResNet, 'timm',
+detect=...)``). Converters are found along the class hierarchy: a subclass (ResNeXt, Res2Net)
+uses its parent's unless it registers its own. Classifier heads are dropped; nothing else is.
 """
 import contextlib
 import os
@@ -15,13 +17,13 @@ import torch
 
 from .checkpoint import safe_load
 
-__all__ = ['register_converter', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
+__all__ = ['register_converter', 'converters_for', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
            'PretrainedMismatchError', 'HubOfflineError', 'SOURCES']
 
 SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain')
 
-# (family, source) -> (detect(state_dict) -> bool, convert(state_dict, model) -> state_dict)
-_CONVERTERS: Dict[Tuple[str, str], Tuple[Callable, Callable]] = {}
+# (family class, source) -> (detect(state_dict) -> bool, convert(state_dict, model) -> state_dict)
+_CONVERTERS: Dict[Tuple[type, str], Tuple[Callable, Callable]] = {}
 
 # Fraction of the backbone's tensors a checkpoint must fill, else loading raises.
 MIN_MATCHED_FRACTION = 0.9
@@ -41,16 +43,32 @@ HUB_PROBE_TIMEOUT = 2.0
 _TRUE = ('1', 'on', 'yes', 'true')
 
 
-def register_converter(family: str, source: str, detect: Callable):
-    """Decorator registering ``fn(state_dict, model) -> state_dict`` for ``family``/``source``."""
+def register_converter(family: type, source: str, detect: Callable):
+    """Decorator registering ``fn(state_dict, model) -> state_dict`` for the backbone class
+    ``family`` (and its subclasses that register none of their own) and layout ``source``."""
     if source not in SOURCES:
         raise ValueError(f'source={source!r}; valid sources: {SOURCES}')
+    if not isinstance(family, type):
+        raise TypeError(f'family={family!r}; register converters for the backbone class')
 
     def wrap(fn):
+        if (family, source) in _CONVERTERS:
+            raise KeyError(f'a {source} converter for {family.__name__} is registered twice')
         _CONVERTERS[(family, source)] = (detect, fn)
         return fn
 
     return wrap
+
+
+def converters_for(model_or_class) -> Dict[str, Tuple[Callable, Callable]]:
+    """``source -> (detect, convert)`` of a backbone, the nearest class in its MRO winning."""
+    cls = model_or_class if isinstance(model_or_class, type) else type(model_or_class)
+    found: Dict[str, Tuple[Callable, Callable]] = {}
+    for klass in cls.__mro__:
+        for (family, source), entry in _CONVERTERS.items():
+            if family is klass:
+                found.setdefault(source, entry)
+    return found
 
 
 def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
@@ -69,10 +87,6 @@ def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
     return state
 
 
-def _family_of(model_or_family) -> str:
-    return model_or_family if isinstance(model_or_family, str) else type(model_or_family).__name__
-
-
 def detect_source(state_dict, model) -> str:
     """Which layout ``state_dict`` is in, for the family of ``model``.
 
@@ -82,10 +96,10 @@ def detect_source(state_dict, model) -> str:
     keys as they are, since converters also drop classifier heads.
     """
     own = set(model.state_dict())
-    family = _family_of(model)
+    family = type(model).__name__
+    converters = converters_for(model)
     candidates = {source: fn(state_dict, model)
-                  for (fam, source), (detect, fn) in _CONVERTERS.items()
-                  if fam == family and detect(state_dict)}
+                  for source, (detect, fn) in converters.items() if detect(state_dict)}
     candidates['mmbackbones'] = dict(state_dict)
 
     def score(source):
@@ -94,7 +108,7 @@ def detect_source(state_dict, model) -> str:
 
     best = max(candidates, key=score)  # first maximum: converters come before 'mmbackbones'
     if score(best)[0] == 0:
-        known = sorted(src for fam, src in _CONVERTERS if fam == family)
+        known = sorted(converters)
         raise PretrainedMismatchError(
             f'cannot tell which layout this checkpoint is in for {family}; supported layouts: '
             f'mmbackbones, {", ".join(known)}. First keys: {list(state_dict)[:5]}')
@@ -117,12 +131,11 @@ def convert(state_dict, variant, source: str, model=None) -> Dict[str, torch.Ten
     state_dict = unwrap_state_dict(state_dict)
     if source == 'mmbackbones':
         return dict(state_dict)
-    family = _family_of(model)
-    if (family, source) not in _CONVERTERS:
-        known = sorted(src for fam, src in _CONVERTERS if fam == family)
-        raise ValueError(f'source={source!r} is not supported for {family}; valid sources: '
-                         f'mmbackbones, {", ".join(known)}')
-    return _CONVERTERS[(family, source)][1](state_dict, model)
+    converters = converters_for(model)
+    if source not in converters:
+        raise ValueError(f'source={source!r} is not supported for {type(model).__name__}; '
+                         f'valid sources: mmbackbones, {", ".join(sorted(converters))}')
+    return converters[source][1](state_dict, model)
 
 
 def _hub_offline_reason() -> Optional[str]:

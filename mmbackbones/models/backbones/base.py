@@ -1,17 +1,22 @@
 """The contract every mmbackbones backbone keeps (docs/architecture.md, 'The backbone contract').
 
-A family subclasses :class:`BaseBackbone`, builds its layers, then calls
-:meth:`BaseBackbone._setup_levels` with the channels and strides of every level it can
-return. From then on ``out_indices`` is validated, ``out_channels`` / ``out_strides`` are
-known, ``frozen_stages`` and ``norm_eval`` hold across ``train()`` calls, and the family only
-has to say which modules make up its stem and each level.
+A family subclasses :class:`BaseBackbone`, names its architectures in ``arch_settings``, builds
+its layers, then calls :meth:`BaseBackbone._setup_levels` with the channels and strides of every
+level it can return. From then on ``out_indices`` is validated, ``out_channels`` /
+``out_strides`` are known, ``frozen_stages`` and ``norm_eval`` hold across ``train()`` calls,
+blocks run through one checkpointing rule (:meth:`run_blocks`) and layer depths for layer-wise
+decay follow from the level structure. The family only says which modules make up its stem and
+each level (:meth:`stem_modules`, :meth:`level_blocks`, :meth:`level_modules`).
 """
-from typing import Iterable, List, Sequence, Tuple
+from typing import ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..layers.args import sorted_values
+from ..layers.checkpoint import checkpoint_module
 
 
 def _check_backbone_input(module, args):
@@ -37,12 +42,32 @@ class BaseBackbone(BaseModule):
             stem and the first ``k`` levels (``0..k-1``): no gradients, BatchNorm statistics
             kept, also after ``train()``.
         norm_eval: keep every BatchNorm in eval mode while training.
-        with_cp: activation checkpointing per block (families read it in their blocks).
+        with_cp: activation checkpointing per block (:meth:`run_blocks`).
         init_cfg: mmengine init config; ``type='Pretrained'`` accepts foreign checkpoints.
+        pretrained: OpenMMLab's deprecated ``pretrained=<checkpoint>``, the same as
+            ``init_cfg=dict(type='Pretrained', checkpoint=...)`` (mmseg's EncoderDecoder still
+            passes ``model.pretrained`` this way).
+
+    Class attributes a family sets:
+        arch_settings: its named architectures (``{'tiny': {...}}``, ``{50: (...)}``), resolved
+            by :meth:`resolve_arch`.
+        arch_keys: the keys a custom architecture dict must have; empty: no custom dicts.
     """
+    arch_settings: ClassVar[Mapping] = {}
+    arch_keys: ClassVar[Tuple[str, ...]] = ()
 
     def __init__(self, out_indices: Sequence[int] = (0, 1, 2, 3), frozen_stages: int = -1,
-                 norm_eval: bool = False, with_cp: bool = False, init_cfg=None):
+                 norm_eval: bool = False, with_cp: bool = False, init_cfg=None,
+                 pretrained: Optional[str] = None):
+        if pretrained is not None:
+            if not isinstance(pretrained, str):
+                raise TypeError(f'pretrained={pretrained!r}; valid values are None or a '
+                                'checkpoint path / URL (str)')
+            if init_cfg:
+                raise ValueError(f'pretrained={pretrained!r} and init_cfg={init_cfg!r} cannot '
+                                 'be given together (as in mmdet/mmseg); use one of them, e.g. '
+                                 "init_cfg=dict(type='Pretrained', checkpoint=...)")
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
         if isinstance(out_indices, int):
             out_indices = (out_indices, )
@@ -56,6 +81,26 @@ class BaseBackbone(BaseModule):
         self.norm_eval = bool(norm_eval)
         self.with_cp = bool(with_cp)
         self.register_forward_pre_hook(_check_backbone_input)
+
+    # -------------------------------------------------------------- architecture
+    @classmethod
+    def resolve_arch(cls, arch, name: str = 'arch'):
+        """The settings of ``arch``: a key of ``arch_settings`` or, where the family allows
+        custom architectures (``arch_keys``), a dict with those keys."""
+        if isinstance(arch, Mapping) and cls.arch_keys:
+            missing = [key for key in cls.arch_keys if key not in arch]
+            if missing:
+                raise ValueError(f'{name} dict lacks {missing}; a custom {name} of '
+                                 f'{cls.__name__} needs {list(cls.arch_keys)}')
+            return dict(arch)
+        try:
+            if arch in cls.arch_settings:
+                return cls.arch_settings[arch]
+        except TypeError:  # unhashable
+            pass
+        custom = f' or a dict with {list(cls.arch_keys)}' if cls.arch_keys else ''
+        raise ValueError(f'{name}={arch!r} of {cls.__name__}; valid values are '
+                         f'{sorted_values(cls.arch_settings)}{custom}')
 
     # ------------------------------------------------------------------ levels
     def _setup_levels(self, channels: Sequence[int], strides: Sequence[int]) -> None:
@@ -103,14 +148,32 @@ class BaseBackbone(BaseModule):
     def out_strides(self) -> Tuple[int, ...]:
         return tuple(self.level_strides[i] for i in self.out_indices)
 
-    # ---------------------------------------------------------------- freezing
+    # ---------------------------------------------------------- level structure
     def stem_modules(self) -> List[nn.Module]:
-        """Modules (or parameters wrapped in modules) before level 0."""
+        """Modules before level 0."""
+        raise NotImplementedError
+
+    def level_blocks(self, index: int) -> Sequence[nn.Module]:
+        """The blocks of level ``index`` in forward order (none where the level is not built)."""
         raise NotImplementedError
 
     def level_modules(self, index: int) -> List[nn.Module]:
-        """Modules that make up level ``index`` (including its output norm, if any)."""
+        """Everything that level ``index`` is made of, for freezing: its blocks, what runs
+        between them and the next level (:meth:`transition_modules`) and its output norm."""
         raise NotImplementedError
+
+    def transition_modules(self, index: int) -> List[nn.Module]:
+        """Modules that run after the blocks of level ``index`` and before those of the next
+        one (a patch merging); they share the layer depth of the level's last block."""
+        return []
+
+    def run_blocks(self, blocks: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+        """Run ``blocks`` in order. With ``with_cp`` each block's activations are recomputed
+        in the backward pass whenever autograd records (the one rule for every family)."""
+        checkpointed = self.with_cp and torch.is_grad_enabled()
+        for block in blocks:
+            x = checkpoint_module(block, x) if checkpointed else block(x)
+        return x
 
     def stem_parameters(self) -> List[nn.Parameter]:
         """Free-standing parameters of the stem (e.g. position embeddings)."""
@@ -163,24 +226,35 @@ class BaseBackbone(BaseModule):
         """The family's own initialisation when no checkpoint is given."""
 
     # -------------------------------------------------------- layer-wise decay
+    def num_blocks(self) -> int:
+        return sum(len(self.level_blocks(i)) for i in range(self.num_levels))
+
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Return ``(layer_id, num_layers)`` for layer-wise learning-rate decay.
 
-        The stem is layer 0, the blocks are numbered from 1 in forward order, and everything
-        after the last block (output norms) gets ``num_layers - 1``. Families override
-        :meth:`_block_depth` to map a parameter name to a block index.
+        Derived from the level structure: the stem is layer 0, the blocks are numbered from 1
+        in forward order, a transition module shares the number of the block before it, and
+        everything else (output norms) gets ``num_layers - 1``.
         """
         if prefix and param_name.startswith(prefix):
             param_name = param_name[len(prefix):]
         num_layers = self.num_blocks() + 2
-        depth = self._block_depth(param_name)
-        if depth is None:
-            return num_layers - 1, num_layers
-        return depth, num_layers
+        return self._layer_depths().get(param_name, num_layers - 1), num_layers
 
-    def num_blocks(self) -> int:
-        raise NotImplementedError
-
-    def _block_depth(self, param_name: str):
-        """Layer id (0 for the stem, 1..num_blocks for blocks) or None for the head end."""
-        raise NotImplementedError
+    def _layer_depths(self) -> Dict[str, int]:
+        """Parameter name -> layer id (computed once: the structure is fixed after __init__)."""
+        table = self.__dict__.get('_layer_depth_table')
+        if table is not None:
+            return table
+        by_id = {id(p): 0 for m in self.stem_modules() for p in m.parameters()}
+        by_id.update((id(p), 0) for p in self.stem_parameters())
+        depth = 0
+        for index in range(self.num_levels):
+            for block in self.level_blocks(index):
+                depth += 1
+                by_id.update((id(p), depth) for p in block.parameters())
+            for module in self.transition_modules(index):
+                by_id.update((id(p), depth) for p in module.parameters())
+        table = {name: by_id[id(p)] for name, p in self.named_parameters() if id(p) in by_id}
+        self.__dict__['_layer_depth_table'] = table
+        return table

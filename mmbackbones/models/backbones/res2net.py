@@ -16,8 +16,9 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, add_residual, build_act, build_conv, build_norm
-from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, check_choice, split_strides
+from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, add_residual, build_act, build_conv,
+                      build_norm, check_choice, split_strides)
+from .resnet import ResNet
 
 __all__ = ['Bottle2neck', 'Res2Net']
 
@@ -120,6 +121,11 @@ class Res2Net(ResNet):
         return int(math.floor(planes * self.base_width / self.base_channels)) * self.groups
 
 
+# Weights and references: ResNet's converters (timm keys are ours; mmdet/mmseg need the deep
+# stem mapping) and its timm level adapter serve Res2Net through the class hierarchy.
+# mmdet/mmseg's Res2Net pools the first block's last split only at stride 2 (our default
+# split_pool='strided'); timm's weights need split_pool='always' (the timm rows below).
+
 # ----------------------------------------------------------------------------------- zoo
 _GAO = 'Gao et al. 2021, arXiv 1904.01169'
 # timm's rows: the authors' pooling of the first block's last split (split_pool='always').
@@ -131,10 +137,10 @@ _V1D = dict(stem_type='deep', stem_channels=64, avg_down=True, split_pool='alway
 _DEFAULT_RUN = {'res2net50_26w_4s'}
 
 
-def _row(name, cfg, params):
-    return Variant(name=name, family='Res2Net', cfg=cfg, refs={'timm': name}, params=params,
-                   paper=_GAO, test_input=(128, 160), parity_sizes=((128, 160), (97, 131)),
-                   slow=name not in _DEFAULT_RUN)
+def _row(name, cfg, params, refs=None):
+    return Variant(name=name, family='Res2Net', cfg=cfg, refs=refs or {'timm': name},
+                   params=params, paper=_GAO, test_input=(128, 160),
+                   parity_sizes=((128, 160), (97, 131)), slow=name not in _DEFAULT_RUN)
 
 
 register_variants([
@@ -147,4 +153,8 @@ register_variants([
     _row('res2net50d', dict(depth=50, scales=4, base_width=26, **_V1D), 23669352),
     _row('res2net101_26w_4s', dict(depth=101, scales=4, base_width=26, **_V1B), 43157688),
     _row('res2net101d', dict(depth=101, scales=4, base_width=26, **_V1D), 43176920),
+    # mmdet's Res2Net (deep stem, average-pool shortcut, split_pool='strided'): the network of
+    # mmdet's res2net configs and their open-mmlab://res2net101_v1d_26w_4s weights.
+    _row('res2net101_v1d_26w_4s', dict(depth=101, scales=4, base_width=26), 43176920,
+         refs=dict(mmdet=dict(type='Res2Net', depth=101, scales=4, base_width=26))),
 ])

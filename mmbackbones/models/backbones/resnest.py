@@ -19,8 +19,9 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, SplitAttention, add_residual, build_act, build_conv, build_norm
-from .resnet import DEFAULT_ACT, DEFAULT_NORM, ResNet, split_strides
+from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, SplitAttention, add_residual,
+                      build_act, build_conv, build_norm, split_strides)
+from .resnet import ResNet
 
 __all__ = ['ResNeStBottleneck', 'ResNeSt']
 
@@ -124,6 +125,10 @@ class ResNeSt(ResNet):
         return int(math.floor(planes * self.base_width / self.base_channels)) * self.groups
 
 
+# Weights and references: ResNet's converters (timm keys are ours, ``conv2.conv/bn0/fc1/bn1/fc2``
+# for split attention as in mmdet/mmseg; mmdet/mmseg need the deep stem mapping) and its timm
+# level adapter serve ResNeSt through the class hierarchy.
+
 # ----------------------------------------------------------------------------------- zoo
 _ZHANG = 'Zhang et al. 2022, arXiv 2004.08955'
 
@@ -132,21 +137,30 @@ _ZHANG = 'Zhang et al. 2022, arXiv 2004.08955'
 _DEFAULT_RUN = {'resnest14d', 'resnest50d_1s4x24d'}
 
 
-def _row(name, cfg, params):
-    return Variant(name=name, family='ResNeSt', cfg=cfg, refs={'timm': name}, params=params,
+def _row(name, cfg, params, **openmmlab):
+    return Variant(name=name, family='ResNeSt', cfg=cfg, refs={'timm': name, **openmmlab},
+                   params=params,
                    paper=_ZHANG, test_input=(128, 160),
                    parity_sizes=((128, 160), (97, 131)), slow=name not in _DEFAULT_RUN)
+
+
+def _mm(depth, stem_channels):
+    """mmdet/mmseg's ResNeSt dict of the same network (their ResNeSt-50 configs use 64 stem
+    channels, -101 and deeper 128, as the 'e' models)."""
+    return dict(type='ResNeSt', depth=depth, stem_channels=stem_channels, radix=2,
+                reduction_factor=4, avg_down_stride=True)
 
 
 register_variants([
     _row('resnest14d', dict(depth=14), 8562688),
     _row('resnest26d', dict(depth=26), 15020448),
-    _row('resnest50d', dict(depth=50), 25434240),
+    _row('resnest50d', dict(depth=50), 25434240, mmdet=_mm(50, 64)),
     _row('resnest50d_4s2x40d', dict(depth=50, radix=4, groups=2, base_width=40, avd_first=True),
          28368592),
     _row('resnest50d_1s4x24d', dict(depth=50, radix=1, groups=4, base_width=24, avd_first=True),
          23628000),
-    _row('resnest101e', dict(depth=101, stem_channels=128), 46226016),
-    _row('resnest200e', dict(depth=200, stem_channels=128), 68152544),
+    _row('resnest101e', dict(depth=101, stem_channels=128), 46226016, mmdet=_mm(101, 128),
+         mmseg=_mm(101, 128)),
+    _row('resnest200e', dict(depth=200, stem_channels=128), 68152544, mmdet=_mm(200, 128)),
     _row('resnest269e', dict(depth=269, stem_channels=128), 108880480),
 ])

@@ -23,7 +23,8 @@ is accepted with their meaning (``num_stages``, ``deep_stem``, ``base_channels``
 not built (no unused parameters under DDP).
 
 Parameter names follow timm (``conv1``, ``bn1``, ``layer1.0.conv1``, ...), which torchvision
-shares; mmdet/mmseg checkpoints convert in :mod:`mmbackbones.weights.resnet`.
+shares; the converters at the end of this module map mmdet/mmseg checkpoints (and serve the
+subclasses: ResNeXt, Res2Net, ResNeSt), next to the reference adapters and the zoo rows.
 """
 import math
 import re
@@ -32,45 +33,24 @@ from typing import Dict, List, Optional, Sequence, Tuple, Type
 import torch
 import torch.nn as nn
 
+from mmbackbones.references import reference_levels
 from mmbackbones.registry import MODELS
+from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DropPath, PluginMixin, add_residual, build_act, build_conv, build_norm,
-                      check_dcn, checkpoint_module, projection_shortcut, stage_plugins)
-from ..layers.drop_path import drop_path_rates
+from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, PluginMixin, add_residual, build_act,
+                      build_conv, build_norm, check_choice, check_dcn, drop_path_rates,
+                      int_tuple, openmmlab_norm_eval, projection_shortcut, split_strides,
+                      stage_plugins)
 from .base import BaseBackbone
 
 __all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNeXt']
 
 STEM_TYPES = ('plain', 'deep')
 STYLES = ('pytorch', 'caffe')
-DEFAULT_NORM = dict(type='BN', requires_grad=True)
-DEFAULT_ACT = dict(type='ReLU', inplace=True)
 # mmdet/mmseg's ResNet default init (init_cfg=None and pretrained=None).
 OPENMMLAB_INIT = [dict(type='Kaiming', layer='Conv2d'),
                   dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
-
-
-def check_choice(name: str, value, valid) -> None:
-    """ValueError naming the argument and its valid values."""
-    if value not in valid:
-        raise ValueError(f'{name}={value!r}; valid values are {sorted(valid)}')
-
-
-def split_strides(style: str, stride: int) -> Tuple[int, int]:
-    """(1x1 conv stride, 3x3 conv stride) of a bottleneck."""
-    return (1, stride) if style == 'pytorch' else (stride, 1)
-
-
-def openmmlab_norm_eval() -> bool:
-    """mmdet's ResNet defaults to ``norm_eval=True``, mmseg's to ``False``: follow the default
-    scope the model is built in, so that a pasted config keeps its meaning in either."""
-    try:
-        from mmengine.registry import DefaultScope
-    except ImportError:
-        return False
-    scope = DefaultScope.get_current_instance()
-    return scope is not None and scope.scope_name == 'mmdet'
 
 
 class BasicBlock(nn.Module):
@@ -150,14 +130,6 @@ class Bottleneck(PluginMixin, nn.Module):
         return add_residual(out, shortcut, self.drop_path, self.act3)
 
 
-def _int_tuple(name: str, values, length: int, minimum: int = 1) -> Tuple[int, ...]:
-    if (not isinstance(values, (list, tuple)) or len(values) != length
-            or not all(isinstance(v, int) and v >= minimum for v in values)):
-        raise ValueError(f'{name}={values!r}; valid values are {length} ints >= {minimum}, '
-                         f'one per stage (num_stages={length})')
-    return tuple(values)
-
-
 @MODELS.register_module()
 class ResNet(BaseBackbone):
     """ResNet v1b/v1c/v1d and ResNeXt; up to four levels (``layer1``..``layer4``), strides 4-32.
@@ -188,8 +160,7 @@ class ResNet(BaseBackbone):
         with_cp: activation checkpointing per block.
         zero_init_residual: with the default init, zero each block's last norm (as mmdet, only
             when neither ``init_cfg`` nor ``pretrained`` is given).
-        pretrained: checkpoint path, same as ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
-        init_cfg: mmengine init config; ``Pretrained`` accepts foreign checkpoints.
+        pretrained, init_cfg: see :class:`BaseBackbone`.
         multi_grid: mmseg's dilations of the blocks of the last stage (replacing its dilation).
         contract_dilation: mmseg's: the first block of a dilated stage uses half the dilation.
         groups, base_width: ResNeXt cardinality and width per group; the 3x3 conv of a stage with
@@ -232,19 +203,12 @@ class ResNet(BaseBackbone):
                  groups: int = 1, base_width: int = 64, act_cfg: Optional[dict] = DEFAULT_ACT,
                  drop_path_rate: float = 0.0, dilate_basic_conv2: bool = False,
                  block_args: Optional[dict] = None):
-        if pretrained is not None:
-            if not isinstance(pretrained, str):
-                raise TypeError(f'pretrained={pretrained!r}; valid values are None or a '
-                                'checkpoint path / URL (str)')
-            if init_cfg:
-                raise ValueError('pretrained and init_cfg cannot be given together (as in '
-                                 "mmdet); use init_cfg=dict(type='Pretrained', checkpoint=...)")
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         if norm_eval is None:
             norm_eval = openmmlab_norm_eval()
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
-                         norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
-        check_choice('depth', depth, self.arch_settings)
+                         norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
+        block, stage_blocks = self.resolve_arch(depth, 'depth')
         check_choice('style', style, STYLES)
         if stem_type is not None:
             check_choice('stem_type', stem_type, STEM_TYPES)
@@ -255,14 +219,13 @@ class ResNet(BaseBackbone):
         deep_stem = bool(deep_stem)
         if not isinstance(num_stages, int) or not 1 <= num_stages <= 4:
             raise ValueError(f'num_stages={num_stages!r}; valid values are 1, 2, 3, 4')
-        strides = _int_tuple('strides', strides, num_stages)
-        dilations = _int_tuple('dilations', dilations, num_stages)
+        strides = int_tuple('strides', strides, num_stages)
+        dilations = int_tuple('dilations', dilations, num_stages)
         if groups < 1 or base_width < 1:
             raise ValueError(f'groups={groups}, base_width={base_width}; both must be >= 1')
         stem_channels = base_channels if stem_channels is None else stem_channels
         if deep_stem and stem_channels % 2:
             raise ValueError(f'stem_channels={stem_channels}; the deep stem needs an even number')
-        block, stage_blocks = self.arch_settings[depth]
         if block is BasicBlock and (groups != 1 or base_width != 64):
             raise ValueError(f'BasicBlock (ResNet-18/34) supports groups=1 and base_width=64 '
                              f'only, got groups={groups}, base_width={base_width}')
@@ -282,7 +245,8 @@ class ResNet(BaseBackbone):
                              'plugins; valid values: plugins=None')
         stage_blocks = tuple(stage_blocks[:num_stages])
         if multi_grid is not None:
-            multi_grid = _int_tuple('multi_grid', multi_grid, stage_blocks[-1])
+            multi_grid = int_tuple('multi_grid', multi_grid, stage_blocks[-1],
+                                   per='block of the last stage')
         if zero_init_residual is None:
             zero_init_residual = self.zero_init_residual_default
 
@@ -376,11 +340,7 @@ class ResNet(BaseBackbone):
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         outs = []
         for index, layer in enumerate(self.built_layers()):
-            for block in layer:
-                if self.with_cp and torch.is_grad_enabled():
-                    x = checkpoint_module(block, x)
-                else:
-                    x = block(x)
+            x = self.run_blocks(layer, x)
             if index in self.out_indices:
                 outs.append(x)
         return tuple(outs)
@@ -436,22 +396,13 @@ class ResNet(BaseBackbone):
     def stem_modules(self):
         return [self.conv1, self.bn1]
 
-    def level_modules(self, index: int):
+    def level_blocks(self, index: int):
         if index >= len(self.stage_blocks):
             return []  # not built: no output needs it
-        return [getattr(self, f'layer{index + 1}')]
+        return list(getattr(self, f'layer{index + 1}'))
 
-    def num_blocks(self) -> int:
-        return sum(self.stage_blocks)
-
-    def _block_depth(self, param_name: str):
-        if param_name.startswith(('conv1.', 'bn1.')):
-            return 0
-        match = re.match(r'layer(\d)\.(\d+)\.', param_name)
-        if match is None:
-            return None
-        stage, block = int(match.group(1)) - 1, int(match.group(2))
-        return sum(self.stage_blocks[:stage]) + block + 1
+    def level_modules(self, index: int):
+        return self.level_blocks(index)
 
 
 def _fixed(name: str, kwargs: dict, **fixed) -> dict:
@@ -503,6 +454,88 @@ class ResNeXt(ResNet):
         return int(math.floor(planes * self.base_width / self.base_channels)) * self.groups
 
 
+# ---------------------------------------------------------------------------- weights
+# Our keys are timm's, which torchvision shares. mmdet and mmseg differ in two ways: the deep
+# stem is ``stem.0..7`` (three convs and three norms, the last norm being our ``bn1``) instead of
+# ``conv1.0..6`` + ``bn1``, and norms are named after their type (``gn1`` for GroupNorm).
+# Deformable convs (``conv2.conv_offset``) and plugins (``context_block``, ...) keep mmdet's keys.
+# Dilated ResNet-18/34: mmdet/mmseg (and ours by default) dilate only the first 3x3 conv of a
+# basic block, timm both (``dilate_basic_conv2=True``).
+
+# mmdet deep stem index -> ours: Sequential(conv, norm, act, conv, norm, act, conv, norm, act)
+_MMDET_STEM = {'0': 'conv1.0', '1': 'conv1.1', '3': 'conv1.3', '4': 'conv1.4', '6': 'conv1.6',
+               '7': 'bn1'}
+# build_norm_layer names a norm by its type: bn, gn, ln, in, or norm_layer; ours are all bn.
+_MMCV_NORM_NAME = re.compile(r'(^|\.)(?:gn|ln|in|norm_layer)(\d+)\.')
+
+
+def _drop_head(state_dict, model):
+    """Without the classifier, and without the stages ``model`` does not build (those after
+    the last level its ``out_indices`` return, or beyond ``num_stages``)."""
+    built = len(model.stage_blocks)
+
+    def keep(key):
+        match = re.match(r'layer(\d)\.', key)
+        return not key.startswith('fc.') and (match is None or int(match.group(1)) <= built)
+
+    return {k: v for k, v in state_dict.items() if keep(k)}
+
+
+def _is_timm_layout(state_dict) -> bool:
+    return 'layer1.0.conv1.weight' in state_dict and (
+        'conv1.weight' in state_dict or 'conv1.0.weight' in state_dict)
+
+
+def _is_torchvision_layout(state_dict) -> bool:
+    return 'layer1.0.conv1.weight' in state_dict and 'conv1.weight' in state_dict
+
+
+def _is_openmmlab_layout(state_dict) -> bool:
+    return 'layer1.0.conv1.weight' in state_dict and (
+        'stem.0.weight' in state_dict or 'conv1.weight' in state_dict)
+
+
+@register_converter(ResNet, 'timm', detect=_is_timm_layout)
+def convert_timm(state_dict, model):
+    return _drop_head(state_dict, model)
+
+
+register_converter(ResNet, 'torchvision', detect=_is_torchvision_layout)(convert_timm)
+
+
+@register_converter(ResNet, 'mmdet', detect=_is_openmmlab_layout)
+def convert_openmmlab(state_dict, model):
+    out = {}
+    for key, value in _drop_head(state_dict, model).items():
+        match = re.match(r'stem\.(\d+)\.(.*)', key)
+        if match:
+            if match.group(1) not in _MMDET_STEM:
+                raise KeyError(f'unexpected mmdet stem key {key!r}')
+            key = f'{_MMDET_STEM[match.group(1)]}.{match.group(2)}'
+        out[_MMCV_NORM_NAME.sub(r'\1bn\2.', key)] = value
+    return out
+
+
+register_converter(ResNet, 'mmseg', detect=_is_openmmlab_layout)(convert_openmmlab)
+
+
+# ------------------------------------------------------------------------- references
+@reference_levels(ResNet, 'timm')
+def _timm_levels(model, x):
+    # timm's feature index 0 is the stem (stride 2); 1..4 are layer1..layer4
+    return model.forward_intermediates(x, indices=[1, 2, 3, 4], intermediates_only=True)
+
+
+@reference_levels(ResNet, 'torchvision')
+def _torchvision_levels(model, x):
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    levels = []
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+        x = layer(x)
+        levels.append(x)
+    return levels
+
+
 # ----------------------------------------------------------------------------------- zoo
 _HE = 'He et al. 2016, arXiv 1512.03385'
 _TRICKS = 'He et al. 2019 (Bag of Tricks, v1c/v1d), arXiv 1812.01187'
@@ -519,30 +552,53 @@ _PARITY_SIZES = ((128, 160), (97, 131))  # one odd: checks padding/ceil behaviou
 _DEFAULT_RUN = {'resnet18', 'resnet50d', 'resnext50_32x4d'}
 
 
-def _row(name, family, cfg, params, paper, torchvision=None):
+def _row(name, family, cfg, params, paper, torchvision=None, **openmmlab):
+    """A row whose timm model has the row's name; ``openmmlab``: ``mmdet=`` / ``mmseg=`` the
+    backbone dict of the same network in that library."""
     refs = {'timm': name}
     if torchvision:
         refs['torchvision'] = torchvision
+    refs.update(openmmlab)
     return Variant(name=name, family=family, cfg=cfg, refs=refs, params=params, paper=paper,
                    test_input=_INPUT, parity_sizes=_PARITY_SIZES, slow=name not in _DEFAULT_RUN)
 
 
+def _mm(depth, type='ResNet', **kwargs):
+    return dict(type=type, depth=depth, **kwargs)
+
+
+_V1C, _V1D = 'ResNetV1c', 'ResNetV1d'
+_RESNEXT_D = dict(deep_stem=True, avg_down=True)
+
 register_variants([
-    _row('resnet18', 'ResNet', dict(depth=18), 11176512, _HE, torchvision='resnet18'),
-    _row('resnet18d', 'ResNet', dict(depth=18, **_DEEP_D), 11195744, _TRICKS),
+    _row('resnet18', 'ResNet', dict(depth=18), 11176512, _HE, torchvision='resnet18',
+         mmdet=_mm(18)),
+    _row('resnet18d', 'ResNet', dict(depth=18, **_DEEP_D), 11195744, _TRICKS,
+         mmdet=_mm(18, _V1D)),
     _row('resnet26', 'ResNet', dict(depth=26), 13946176, _HE),
     _row('resnet26d', 'ResNet', dict(depth=26, **_DEEP_D), 13965408, _TRICKS),
-    _row('resnet34', 'ResNet', dict(depth=34), 21284672, _HE, torchvision='resnet34'),
-    _row('resnet34d', 'ResNet', dict(depth=34, **_DEEP_D), 21303904, _TRICKS),
-    _row('resnet50', 'ResNet', dict(depth=50), 23508032, _HE, torchvision='resnet50'),
-    _row('resnet50c', 'ResNet', dict(depth=50, **_DEEP_C), 23527264, _TRICKS),
-    _row('resnet50d', 'ResNet', dict(depth=50, **_DEEP_D), 23527264, _TRICKS),
-    _row('resnet101', 'ResNet', dict(depth=101), 42500160, _HE, torchvision='resnet101'),
-    _row('resnet101c', 'ResNet', dict(depth=101, **_DEEP_C), 42519392, _TRICKS),
-    _row('resnet101d', 'ResNet', dict(depth=101, **_DEEP_D), 42519392, _TRICKS),
-    _row('resnet152', 'ResNet', dict(depth=152), 58143808, _HE, torchvision='resnet152'),
-    _row('resnet152c', 'ResNet', dict(depth=152, **_DEEP_C), 58163040, _TRICKS),
-    _row('resnet152d', 'ResNet', dict(depth=152, **_DEEP_D), 58163040, _TRICKS),
+    _row('resnet34', 'ResNet', dict(depth=34), 21284672, _HE, torchvision='resnet34',
+         mmdet=_mm(34)),
+    _row('resnet34d', 'ResNet', dict(depth=34, **_DEEP_D), 21303904, _TRICKS,
+         mmdet=_mm(34, _V1D)),
+    _row('resnet50', 'ResNet', dict(depth=50), 23508032, _HE, torchvision='resnet50',
+         mmdet=_mm(50), mmseg=_mm(50)),
+    _row('resnet50c', 'ResNet', dict(depth=50, **_DEEP_C), 23527264, _TRICKS,
+         mmseg=_mm(50, _V1C)),
+    _row('resnet50d', 'ResNet', dict(depth=50, **_DEEP_D), 23527264, _TRICKS,
+         mmdet=_mm(50, _V1D)),
+    _row('resnet101', 'ResNet', dict(depth=101), 42500160, _HE, torchvision='resnet101',
+         mmdet=_mm(101)),
+    _row('resnet101c', 'ResNet', dict(depth=101, **_DEEP_C), 42519392, _TRICKS,
+         mmseg=_mm(101, _V1C)),
+    _row('resnet101d', 'ResNet', dict(depth=101, **_DEEP_D), 42519392, _TRICKS,
+         mmdet=_mm(101, _V1D)),
+    _row('resnet152', 'ResNet', dict(depth=152), 58143808, _HE, torchvision='resnet152',
+         mmdet=_mm(152)),
+    _row('resnet152c', 'ResNet', dict(depth=152, **_DEEP_C), 58163040, _TRICKS,
+         mmseg=_mm(152, _V1C)),
+    _row('resnet152d', 'ResNet', dict(depth=152, **_DEEP_D), 58163040, _TRICKS,
+         mmdet=_mm(152, _V1D)),
     _row('resnet200', 'ResNet', dict(depth=200), 62624832, _HE),
     _row('resnet200d', 'ResNet', dict(depth=200, **_DEEP_D), 62644064, _TRICKS),
     _row('wide_resnet50_2', 'ResNet', dict(depth=50, base_width=128), 66834240, _WIDE,
@@ -550,13 +606,13 @@ register_variants([
     _row('wide_resnet101_2', 'ResNet', dict(depth=101, base_width=128), 124837696, _WIDE,
          torchvision='wide_resnet101_2'),
     _row('resnext50_32x4d', 'ResNeXt', dict(depth=50, groups=32, base_width=4), 22979904, _XIE,
-         torchvision='resnext50_32x4d'),
+         torchvision='resnext50_32x4d', mmdet=_mm(50, 'ResNeXt', groups=32, base_width=4)),
     _row('resnext50d_32x4d', 'ResNeXt', dict(depth=50, groups=32, base_width=4, **_DEEP_D),
-         22999136, _XIE),
+         22999136, _XIE, mmdet=_mm(50, 'ResNeXt', groups=32, base_width=4, **_RESNEXT_D)),
     _row('resnext101_32x4d', 'ResNeXt', dict(depth=101, groups=32, base_width=4), 42128704,
-         _XIE),
+         _XIE, mmdet=_mm(101, 'ResNeXt', groups=32, base_width=4)),
     _row('resnext101_32x8d', 'ResNeXt', dict(depth=101, groups=32, base_width=8), 86742336,
-         _XIE, torchvision='resnext101_32x8d'),
+         _XIE, torchvision='resnext101_32x8d', mmdet=_mm(101, 'ResNeXt', groups=32, base_width=8)),
     _row('resnext101_64x4d', 'ResNeXt', dict(depth=101, groups=64, base_width=4), 81406272,
-         _XIE, torchvision='resnext101_64x4d'),
+         _XIE, torchvision='resnext101_64x4d', mmdet=_mm(101, 'ResNeXt', groups=64, base_width=4)),
 ])

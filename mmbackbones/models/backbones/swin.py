@@ -9,6 +9,7 @@ works: the input is padded to a multiple of the patch size, every block pads its
 multiple of the window, and outputs have ceil(H / stride) x ceil(W / stride) positions.
 """
 import functools
+import re
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -16,21 +17,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 
+from mmbackbones.references import reference_levels
 from mmbackbones.registry import MODELS
+from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, checkpoint_module
-from ..layers.drop_path import drop_path_rates
+from ..layers import DropPath, Mlp, drop_path_rates
 from .base import BaseBackbone
 
 __all__ = ['SwinTransformer']
-
-ARCH_SETTINGS = {
-    'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
-    'small': dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
-    'base': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
-    'large': dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
-}
 
 
 @functools.lru_cache(maxsize=64)
@@ -239,26 +234,18 @@ class PatchEmbed(nn.Module):
 
 
 class SwinStage(nn.Module):
+    """A patch merging (from the second stage on), then the blocks; the backbone runs them
+    (:meth:`SwinTransformer.forward`) so that ``with_cp`` follows the one rule of the base."""
 
     def __init__(self, dim: int, out_dim: int, depth: int, num_heads: int, window_size: int,
-                 downsample: bool, drop_paths: Sequence[float], with_cp: bool,
+                 downsample: bool, drop_paths: Sequence[float],
                  merge_norm_layer=nn.LayerNorm, **block_kwargs):
         super().__init__()
-        self.with_cp = with_cp
         self.downsample = PatchMerging(dim, out_dim, merge_norm_layer) if downsample else nn.Identity()
         self.blocks = nn.ModuleList([
             SwinBlock(out_dim, num_heads, window_size, shifted=index % 2 == 1,
                       drop_path=drop_paths[index], **block_kwargs) for index in range(depth)
         ])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.downsample(x)
-        for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = checkpoint_module(block, x)
-            else:
-                x = block(x)
-        return x
 
 
 # OpenMMLab's defaults for arguments whose other values we do not implement.
@@ -309,6 +296,14 @@ class SwinTransformer(BaseBackbone):
             a frozen stage includes the patch merging that follows it.
     """
 
+    arch_settings = {
+        'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+        'small': dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+        'base': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+        'large': dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
+    }
+    arch_keys = ('embed_dims', 'depths', 'num_heads')
+
     def __init__(self, arch=None, window_size: int = 7, pretrain_img_size=224,
                  in_channels: int = 3, patch_size: int = 4, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
@@ -319,8 +314,7 @@ class SwinTransformer(BaseBackbone):
                  num_heads=None, strides=None, qk_scale: Optional[float] = None,
                  patch_norm: bool = True, act_cfg=None, norm_cfg=None, pretrained=None,
                  convert_weights: bool = True):
-        init_cfg = self._pretrained_to_init_cfg(pretrained, init_cfg)
-        super().__init__(out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp, init_cfg, pretrained)
         openmmlab_style = arch is None
         settings = self._resolve_arch(arch, embed_dims, depths, num_heads)
         embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
@@ -363,7 +357,7 @@ class SwinTransformer(BaseBackbone):
         for i, depth in enumerate(depths):
             self.stages.append(SwinStage(
                 channels[max(i - 1, 0)], channels[i], depth, num_heads[i], window_size,
-                downsample=i > 0, drop_paths=rates[i], with_cp=with_cp, mlp_ratio=mlp_ratio,
+                downsample=i > 0, drop_paths=rates[i], mlp_ratio=mlp_ratio,
                 qkv_bias=qkv_bias, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
                 fit_window_to_map=self.fit_window_to_map, qk_scale=qk_scale,
                 norm_layer=norm_layer, merge_norm_layer=merge_norm))
@@ -382,19 +376,6 @@ class SwinTransformer(BaseBackbone):
         for index in self._requested_out_indices:
             if -num_levels <= index < num_levels:
                 self.add_module(f'norm{index % num_levels}', norm_layer(channels[index]))
-
-    @staticmethod
-    def _pretrained_to_init_cfg(pretrained, init_cfg):
-        """OpenMMLab's deprecated ``pretrained=<checkpoint>`` (mmseg's EncoderDecoder still
-        passes ``model.pretrained`` this way)."""
-        if pretrained is None:
-            return init_cfg
-        if not isinstance(pretrained, str):
-            raise TypeError(f'pretrained must be a str or None, got {type(pretrained).__name__}')
-        if init_cfg:
-            raise ValueError(f'pretrained={pretrained!r} and init_cfg={init_cfg!r} cannot be '
-                             'given together (as in mmdet/mmseg); keep one of them')
-        return dict(type='Pretrained', checkpoint=pretrained)
 
     @staticmethod
     def _pretrain_grid(pretrain_img_size, patch_size) -> Tuple[int, int]:
@@ -420,32 +401,25 @@ class SwinTransformer(BaseBackbone):
         eps = norm_cfg.get('eps', 1e-5)
         return functools.partial(nn.LayerNorm, eps=eps)
 
-    @staticmethod
-    def _resolve_arch(arch, embed_dims=None, depths=None, num_heads=None) -> Dict:
+    @classmethod
+    def _resolve_arch(cls, arch, embed_dims=None, depths=None, num_heads=None) -> Dict:
+        """``arch``, or OpenMMLab's top-level ``embed_dims``/``depths``/``num_heads`` (their
+        defaults are Swin-T's); not both."""
         explicit = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads)
         given = sorted(k for k, v in explicit.items() if v is not None)
         if arch is None:
-            # OpenMMLab's style; its defaults are Swin-T's.
-            settings = dict(ARCH_SETTINGS['tiny'])
-            settings.update({k: explicit[k] for k in given})
-            arch = settings
+            arch = dict(cls.arch_settings['tiny'])
+            arch.update({k: explicit[k] for k in given})
         elif given:
             raise ValueError(f'arch={arch!r} and {", ".join(given)} were both given; describe '
                              'the model one way: arch, or embed_dims/depths/num_heads as in mmdet')
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise ValueError(f'arch={arch!r}; valid values are {sorted(ARCH_SETTINGS)} or a dict '
-                                 'with embed_dims, depths, num_heads')
-            return ARCH_SETTINGS[arch]
-        if isinstance(arch, dict):
-            missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-            if missing:
-                raise ValueError(f'arch dict lacks {sorted(missing)}; it needs embed_dims, depths, num_heads')
-            if len(arch['depths']) != len(arch['num_heads']):
-                raise ValueError(f'depths {tuple(arch["depths"])} and num_heads '
-                                 f'{tuple(arch["num_heads"])} must have the same length')
-            return arch
-        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        if not isinstance(arch, (str, dict)):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        settings = cls.resolve_arch(arch)
+        if len(settings['depths']) != len(settings['num_heads']):
+            raise ValueError(f'depths {tuple(settings["depths"])} and num_heads '
+                             f'{tuple(settings["num_heads"])} must have the same length')
+        return settings
 
     # ------------------------------------------------------------------- init
     def init_weights(self):
@@ -498,7 +472,7 @@ class SwinTransformer(BaseBackbone):
         x = self.pos_drop(x)
         outs = []
         for i, stage in enumerate(self.stages):
-            x = stage(x)
+            x = self.run_blocks(stage.blocks, stage.downsample(x))
             if i in self.out_indices:
                 outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2).contiguous())
             if i == self.out_indices[-1]:
@@ -512,32 +486,189 @@ class SwinTransformer(BaseBackbone):
     def stem_parameters(self):
         return [self.absolute_pos_embed] if self.use_abs_pos_embed else []
 
-    def level_modules(self, index: int):
+    def level_blocks(self, index: int):
+        return list(self.stages[index].blocks)
+
+    def transition_modules(self, index: int):
         # OpenMMLab's stage i is blocks i plus the patch merging after them (our merging
-        # starts stage i + 1), so that is what frozen_stages freezes.
-        modules = [self.stages[index].blocks]
-        if index + 1 < len(self.stages):
-            modules.append(self.stages[index + 1].downsample)
+        # starts stage i + 1): frozen with level i, at the depth of its last block.
+        return [self.stages[index + 1].downsample] if index + 1 < len(self.stages) else []
+
+    def level_modules(self, index: int):
+        modules = [self.stages[index].blocks] + self.transition_modules(index)
         if hasattr(self, f'norm{index}'):
             modules.append(getattr(self, f'norm{index}'))
         return modules
 
-    def num_blocks(self) -> int:
-        return sum(self.depths)
 
-    def _block_depth(self, param_name: str):
-        if param_name.startswith(('patch_embed', 'absolute_pos_embed')):
-            return 0
-        if param_name.startswith('stages.'):
-            parts = param_name.split('.')
-            stage = int(parts[1])
-            before = sum(self.depths[:stage])
-            if parts[2] == 'blocks':
-                return before + int(parts[3]) + 1
-            return before  # the patch merging goes with the block that precedes it
-        return None
+# ---------------------------------------------------------------------------- weights
+# Our layout: ``patch_embed.{proj,norm}``, ``absolute_pos_embed`` (1, H, W, C),
+# ``stages.{i}.downsample`` (patch merging at the start of stages 1..3, official 2x2 order),
+# ``stages.{i}.blocks.{j}.{norm1,attn.qkv,attn.proj,attn.relative_position_bias_table,norm2,
+# mlp.fc1,mlp.fc2}`` and one output norm ``norm{i}`` per returned level (timm's and the
+# official final ``norm`` is the last level's). Converters: timm, the official code,
+# torchvision, mmdet/mmseg.
+# Buffers that some checkpoints store although they are derived from the shape.
+_DERIVED = ('relative_position_index', 'attn_mask', 'relative_coords_table')
 
 
+def _drop_head_and_buffers(state_dict):
+    return {k: v for k, v in state_dict.items()
+            if not k.startswith('head.') and not k.endswith(_DERIVED)}
+
+
+def _last_level(model) -> int:
+    return len(model.depths) - 1
+
+
+def _pos_embed_to_grid(value: torch.Tensor, model) -> torch.Tensor:
+    """(1, N, C) position table (row-major) -> (1, H, W, C): the model's grid where it has as
+    many positions (a non-square ``pretrain_img_size``), else square, as every released model."""
+    if value.ndim == 3:
+        table = getattr(model, 'absolute_pos_embed', None)
+        if table is not None and table.ndim == 4 and table.shape[1] * table.shape[2] == value.shape[1]:
+            return value.reshape(1, table.shape[1], table.shape[2], value.shape[2])
+        side = int(round(value.shape[1]**0.5))
+        value = value.reshape(1, side, side, value.shape[2])
+    return value
+
+
+def _shift_downsample(state_dict):
+    """Downsampling stored at the end of stage i -> the start of stage i + 1."""
+    return {re.sub(r'^stages\.(\d+)\.downsample\.',
+                   lambda m: f'stages.{int(m.group(1)) + 1}.downsample.', k): v
+            for k, v in state_dict.items()}
+
+
+def _finish(state_dict, model):
+    state_dict = {k: v for k, v in state_dict.items()}
+    if 'absolute_pos_embed' in state_dict:
+        state_dict['absolute_pos_embed'] = _pos_embed_to_grid(state_dict['absolute_pos_embed'], model)
+    if 'norm.weight' in state_dict:
+        last = _last_level(model)
+        state_dict[f'norm{last}.weight'] = state_dict.pop('norm.weight')
+        state_dict[f'norm{last}.bias'] = state_dict.pop('norm.bias')
+    return state_dict
+
+
+def _is_timm(sd):
+    return ('patch_embed.proj.weight' in sd and 'layers.1.downsample.reduction.weight' in sd
+            and 'layers.0.downsample.reduction.weight' not in sd)
+
+
+def _is_official(sd):
+    return 'patch_embed.proj.weight' in sd and 'layers.0.downsample.reduction.weight' in sd
+
+
+def _is_torchvision(sd):
+    return 'features.0.0.weight' in sd and 'features.1.0.attn.relative_position_bias_table' in sd
+
+
+def _is_openmmlab(sd):
+    return 'patch_embed.projection.weight' in sd and any('.attn.w_msa.' in k for k in sd)
+
+
+@register_converter(SwinTransformer, 'timm', detect=_is_timm)
+def convert_timm(state_dict, model):
+    state_dict = rename_keys(_drop_head_and_buffers(state_dict), [(r'^layers\.', 'stages.')])
+    return _finish(state_dict, model)
+
+
+@register_converter(SwinTransformer, 'official', detect=_is_official)
+def convert_official(state_dict, model):
+    state_dict = rename_keys(_drop_head_and_buffers(state_dict), [(r'^layers\.', 'stages.')])
+    return _finish(_shift_downsample(state_dict), model)
+
+
+@register_converter(SwinTransformer, 'torchvision', detect=_is_torchvision)
+def convert_torchvision(state_dict, model):
+    out = {}
+    for key, value in _drop_head_and_buffers(state_dict).items():
+        match = re.match(r'^features\.(\d+)\.(.*)$', key)
+        if match is None:
+            out[key] = value  # the final 'norm.*'
+            continue
+        index, rest = int(match.group(1)), match.group(2)
+        if index == 0:  # Sequential(conv, permute, layer norm)
+            rest = rest.replace('0.', 'proj.', 1) if rest.startswith('0.') else rest.replace('2.', 'norm.', 1)
+            out[f'patch_embed.{rest}'] = value
+        elif index % 2 == 1:  # blocks of stage index // 2
+            rest = re.sub(r'^(\d+)\.mlp\.0\.', r'\1.mlp.fc1.', rest)
+            rest = re.sub(r'^(\d+)\.mlp\.3\.', r'\1.mlp.fc2.', rest)
+            out[f'stages.{index // 2}.blocks.{rest}'] = value
+        else:  # patch merging in front of stage index // 2
+            out[f'stages.{index // 2}.downsample.{rest}'] = value
+    return _finish(out, model)
+
+
+def _unfold_to_official_order(value: torch.Tensor, dim: int) -> torch.Tensor:
+    """mmdet's patch merging concatenates with nn.Unfold (channel-major: c, row, col); the
+    official order is position-major ((0,0), (1,0), (0,1), (1,1)) then channel."""
+    shape = value.shape
+    value = value.reshape(*shape[:dim], -1, 2, 2, *shape[dim + 1:])  # ..., C, row, col, ...
+    value = value.movedim(dim, dim + 2)  # ..., row, col, C, ...
+    value = value.transpose(dim, dim + 1)  # ..., col, row, C, ...
+    return value.reshape(shape)
+
+
+@register_converter(SwinTransformer, 'mmdet', detect=_is_openmmlab)
+def convert_openmmlab(state_dict, model):
+    state_dict = rename_keys(_drop_head_and_buffers(state_dict), [
+        (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
+        (r'\.attn\.w_msa\.', '.attn.'),
+        (r'\.ffn\.layers\.0\.0\.', '.mlp.fc1.'),
+        (r'\.ffn\.layers\.1\.', '.mlp.fc2.'),
+    ])
+    out = {}
+    for key, value in state_dict.items():
+        if '.downsample.reduction.weight' in key:
+            value = _unfold_to_official_order(value, dim=1)
+        elif '.downsample.norm.' in key:
+            value = _unfold_to_official_order(value, dim=0)
+        out[key] = value
+    return _finish(_shift_downsample(out), model)
+
+
+# mmseg's SwinTransformer stores the same keys as mmdet's.
+register_converter(SwinTransformer, 'mmseg', detect=_is_openmmlab)(convert_openmmlab)
+
+
+# ------------------------------------------------------------------------- references
+def _with_output_norms(stage_outputs, final_norm):
+    """NHWC stage outputs -> NCHW levels as ours returns them after conversion: the
+    reference's final norm on the last level; elsewhere our fresh output norms (weight 1,
+    bias 0, which classification references lack), i.e. a plain layer norm."""
+    levels = []
+    for index, x in enumerate(stage_outputs):
+        if index == len(stage_outputs) - 1:
+            x = final_norm(x)
+        else:
+            x = F.layer_norm(x, x.shape[-1:])
+        levels.append(x.permute(0, 3, 1, 2).contiguous())
+    return levels
+
+
+@reference_levels(SwinTransformer, 'timm')
+def _timm_levels(model, x):
+    x = model.patch_embed(x)
+    outputs = []
+    for stage in model.layers:
+        x = stage(x)
+        outputs.append(x)
+    return _with_output_norms(outputs, model.norm)
+
+
+@reference_levels(SwinTransformer, 'torchvision')
+def _torchvision_levels(model, x):
+    outputs = []
+    for index, module in enumerate(model.features):
+        x = module(x)
+        if index % 2 == 1:  # features = [patch embed, stage, merge, stage, merge, stage, ...]
+            outputs.append(x)
+    return _with_output_norms(outputs, model.norm)
+
+
+# ----------------------------------------------------------------------------------- zoo
 def _swin(name, arch, window, img_size, params, refs):
     return Variant(
         name=name, family='SwinTransformer',
@@ -550,18 +681,32 @@ def _swin(name, arch, window, img_size, params, refs):
         slow=arch != 'tiny')  # one Swin in the default run: the code path is shared
 
 
+def _openmmlab(arch, window, img_size):
+    """mmdet's and mmseg's SwinTransformer dict of the same network."""
+    return dict(type='SwinTransformer', **SwinTransformer.arch_settings[arch],
+                window_size=window, pretrain_img_size=img_size)
+
+
+def _refs(arch, window, img_size, timm, torchvision=None):
+    refs = dict(timm=timm)
+    if torchvision:
+        refs['torchvision'] = torchvision
+    openmmlab = _openmmlab(arch, window, img_size)
+    return dict(refs, mmdet=openmmlab, mmseg=openmmlab)
+
+
 # params: timm's model with num_classes=0, equal to ours built with out_indices=(3,).
 register_variants([
     _swin('swin_tiny_patch4_window7_224', 'tiny', 7, 224, 27519354,
-          dict(timm='swin_tiny_patch4_window7_224', torchvision='swin_t', mmdet='SwinTransformer')),
+          _refs('tiny', 7, 224, 'swin_tiny_patch4_window7_224', 'swin_t')),
     _swin('swin_small_patch4_window7_224', 'small', 7, 224, 48837258,
-          dict(timm='swin_small_patch4_window7_224', torchvision='swin_s', mmdet='SwinTransformer')),
+          _refs('small', 7, 224, 'swin_small_patch4_window7_224', 'swin_s')),
     _swin('swin_base_patch4_window7_224', 'base', 7, 224, 86743224,
-          dict(timm='swin_base_patch4_window7_224', torchvision='swin_b', mmdet='SwinTransformer')),
+          _refs('base', 7, 224, 'swin_base_patch4_window7_224', 'swin_b')),
     _swin('swin_base_patch4_window12_384', 'base', 12, 384, 86878584,
-          dict(timm='swin_base_patch4_window12_384', mmdet='SwinTransformer')),
+          _refs('base', 12, 384, 'swin_base_patch4_window12_384')),
     _swin('swin_large_patch4_window7_224', 'large', 7, 224, 194995476,
-          dict(timm='swin_large_patch4_window7_224', mmdet='SwinTransformer')),
+          _refs('large', 7, 224, 'swin_large_patch4_window7_224')),
     _swin('swin_large_patch4_window12_384', 'large', 12, 384, 195198516,
-          dict(timm='swin_large_patch4_window12_384', mmdet='SwinTransformer')),
+          _refs('large', 12, 384, 'swin_large_patch4_window12_384')),
 ])

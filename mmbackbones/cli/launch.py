@@ -4,7 +4,7 @@ Loading a config with clear messages (a mistake in a config names its file and l
 registering the mmdet or mmseg modules its ``default_scope`` names, installing the hooks of
 :mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain BatchNorm
 without a GPU) and checking, before a runner is built, that the data the config reads exists
-and is usable (:mod:`mmbackbones.engine.datacheck`).
+and is usable (:mod:`mmbackbones.cli.datacheck`).
 """
 import argparse
 import ast
@@ -428,7 +428,7 @@ def _check_contents(cfg, loaders):
 
 def install_hooks(cfg, strict_load=True):
     """Atomic checkpoints for every config, and checked loading of every checkpoint."""
-    from . import hooks  # noqa: F401  (registers the hooks in mmengine's HOOKS)
+    from mmbackbones.engine import hooks  # noqa: F401  (registers the hooks in mmengine's HOOKS)
     checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
     if isinstance(checkpoint, dict):
         if checkpoint.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook'):
@@ -448,7 +448,7 @@ def install_hooks(cfg, strict_load=True):
 
 
 def write_json_atomically(path, obj):
-    from .hooks import atomic_write_text
+    from mmbackbones.engine.hooks import atomic_write_text
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     atomic_write_text(path, json.dumps(obj, indent=2))
 

@@ -1,7 +1,16 @@
+"""Pieces of residual blocks shared by the ResNet-like families."""
+from typing import Tuple
+
 import torch.nn as nn
 
 from .conv_plugin import build_conv
 from .norm_act import build_norm
+
+
+def split_strides(style: str, stride: int) -> Tuple[int, int]:
+    """(1x1 conv stride, 3x3 conv stride) of a bottleneck: ``'pytorch'`` strides the 3x3
+    conv, ``'caffe'`` (the original MSRA models) the first 1x1 conv."""
+    return (1, stride) if style == 'pytorch' else (stride, 1)
 
 
 def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,

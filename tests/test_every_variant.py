@@ -1,6 +1,7 @@
 """The registry-wide battery: every zoo row gets every check.
 
-A family is covered by adding zoo rows (and, for weight parity, an entry in parity_refs.py).
+A family is covered by its zoo rows: weight parity runs against every reference a row lists
+(timm, torchvision, mmdet, mmseg), built by :mod:`mmbackbones.references` from the row's ids.
 Heavy variants are marked slow and run with `make test-all`.
 """
 import copy
@@ -11,11 +12,12 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmbackbones
+from mmbackbones.references import (OPENMMLAB_SOURCES, build_openmmlab, build_ours_for,
+                                   build_reference, openmmlab_cfg)
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
-from .parity_refs import (REFERENCE_BUILDERS, REFERENCE_FEATURES, feature_mismatch,  # noqa: F401
-                          no_default_scope, randomise_norm_stats)
+from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
 
@@ -27,8 +29,7 @@ def _params(with_source=False):
         marks = [pytest.mark.slow] if variant.slow else []
         if with_source:
             for source in variant.refs:
-                if source in REFERENCE_BUILDERS:
-                    cases.append(pytest.param(name, source, marks=marks, id=f'{name}-{source}'))
+                cases.append(pytest.param(name, source, marks=marks, id=f'{name}-{source}'))
         else:
             cases.append(pytest.param(name, marks=marks, id=name))
     return cases
@@ -84,26 +85,28 @@ def test_parameter_count_matches_reference(name):
         model = mmbackbones.build_backbone(name, out_indices=(-1, ))
     ours = sum(p.numel() for p in model.parameters())
     assert ours == variant.params
-    if 'timm' in variant.refs:  # the independent truth the zoo integer came from
+    # the independent truth the zoo integer came from: timm, else the OpenMMLab reference
+    if 'timm' in variant.refs:
         import timm
         with torch.device('meta'):
             ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
-        assert ours == sum(p.numel() for p in ref.parameters())
+    else:
+        source = next(s for s in OPENMMLAB_SOURCES if s in variant.refs)
+        cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
+        with torch.device('meta'):
+            ref = build_openmmlab(cfg, source)
+    assert ours == sum(p.numel() for p in ref.parameters())
 
 
 @pytest.mark.parametrize('name,source', _params(with_source=True))
 def test_features_equal_reference_after_conversion(name, source):
     variant = get_variant(name)
-    key = (variant.family, source)
-    assert key in REFERENCE_FEATURES, f'no feature adapter for {key} in tests/parity_refs.py'
     torch.manual_seed(0)
     for size in variant.parity_sizes:
-        ref = REFERENCE_BUILDERS[source](variant.refs[source], size)
-        randomise_norm_stats(ref)
-        model = mmbackbones.build_backbone(name, out_indices=tuple(range(4))
-                                           if 'out_indices' not in variant.cfg else variant.cfg['out_indices'])
-        model.eval()
-        state = convert(ref.state_dict(), name, source)
+        ref = build_reference(variant, source, size)
+        randomise(ref.model)
+        model = build_ours_for(variant, source).eval()
+        state = convert(ref.model.state_dict(), model, source)
         missing, unexpected = model.load_state_dict(state, strict=False)
         assert not unexpected, unexpected
         # Only per-level output norms that the classification reference lacks may be missing.
@@ -111,10 +114,16 @@ def test_features_equal_reference_after_conversion(name, source):
         x = torch.rand(2, 3, *size)
         with torch.no_grad():
             ours = model(x)
-            reference = REFERENCE_FEATURES[key](ref, x)
+            reference = ref.levels(x)
             reference = [reference[i] for i in model.out_indices]
         errors = feature_mismatch(ours, reference)
         assert max(errors) <= PARITY_TOLERANCE, f'{size}: relative errors per level {errors}'
+    if source in OPENMMLAB_SOURCES:
+        # The OpenMMLab dict names the row's network: its weights load into the row's model.
+        with torch.device('meta'):
+            row = mmbackbones.build_backbone(name, out_indices=model.out_indices)
+        assert ({k: v.shape for k, v in row.state_dict().items()}
+                == {k: v.shape for k, v in model.state_dict().items()})
 
 
 def _small_input(variant):

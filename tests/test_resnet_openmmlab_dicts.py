@@ -1,9 +1,9 @@
-"""Issue 9, ResNet family: mmdet / mmseg backbone dicts build the same network here.
+"""ResNet family: mmdet / mmseg backbone dicts build the same network here.
 
 Each case takes ``model.backbone`` from a real config installed with mmdet 3.3.0 / mmseg 1.2.2
 (mmseg's ``model.pretrained`` pushed into the backbone, as its ``EncoderDecoder`` does), builds
 it with OpenMMLab's class and with ours (only ``type`` changed to ``mmbackbones.<same name>``),
-in the package's default scope, and asserts (``parity_refs.compare_with_openmmlab``): the same
+in the package's default scope, and asserts (``helpers.compare_with_openmmlab``): the same
 parameter count, the same frozen parameters, the same BatchNorm layers in train mode after
 ``train()``, the same parameter keys after conversion and the same eval-mode outputs with
 OpenMMLab's (randomised) weights converted. Default-run cases are ResNet-18/50 at 64x64; the
@@ -13,7 +13,9 @@ import os.path as osp
 
 import pytest
 
-from .parity_refs import build_in_scope, compare_with_openmmlab, openmmlab_config_dir
+from mmbackbones.references import build_openmmlab
+
+from .helpers import compare_with_openmmlab, openmmlab_config_dir
 
 pytest.importorskip('mmcv.ops', reason='mmdet / mmseg need mmcv with compiled ops')
 pytest.importorskip('mmdet')
@@ -107,8 +109,8 @@ def test_frozen_stages_freeze_what_mmdet_freezes(frozen_stages):
 def test_c4_dict_has_no_layer4_and_mmdet_parameter_count():
     backbone = real_backbone('mmdet', 'faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py')
     assert backbone['num_stages'] == 3
-    ours = build_in_scope(dict(backbone, type='mmbackbones.ResNet'), 'mmdet')
-    theirs = build_in_scope(backbone, 'mmdet')
+    ours = build_openmmlab(dict(backbone, type='mmbackbones.ResNet'), 'mmdet')
+    theirs = build_openmmlab(backbone, 'mmdet')
     assert not hasattr(ours, 'layer4') and ours.out_strides == (16, )
     assert sum(p.numel() for p in ours.parameters()) == sum(
         p.numel() for p in theirs.parameters())

@@ -8,7 +8,7 @@ import mmbackbones
 from mmbackbones.models.backbones import SwinTransformer
 from mmbackbones.weights import convert
 
-from .parity_refs import feature_mismatch
+from .helpers import feature_mismatch, randomise
 
 # A small Swin that still has every part: 4 stages, shifted blocks, patch mergings.
 SMALL = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], window_size=7)
@@ -22,22 +22,11 @@ def _reference_class(library):
     return Reference
 
 
-def _randomise(model, seed=0):
-    """Non-trivial values everywhere (norms, position tables), so layouts must match."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith('weight') and p.ndim == 1:  # layer norms
-                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-
-
 def _pair(library, **cfg):
     """OpenMMLab's backbone and ours, both built from the same dict; ours holds its weights."""
     torch.manual_seed(0)
     ref = _reference_class(library)(**cfg)
-    _randomise(ref)
+    randomise(ref, every_parameter=True)
     ref.eval()
     ours = mmbackbones.MODELS.build(dict(type='mmbackbones.SwinTransformer', **cfg)).eval()
     ours.load_state_dict(convert(ref.state_dict(), ours, library), strict=True)

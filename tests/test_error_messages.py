@@ -100,7 +100,7 @@ def test_unusable_image_is_named(coco_copy, tmp_path, damage):
 
 
 def test_degenerate_boxes_are_counted_before_training(coco_copy, capsys):
-    from mmbackbones.engine.launch import check_data, load_config, register_scope
+    from mmbackbones.cli.launch import check_data, load_config, register_scope
     ann = coco_copy / 'annotations' / 'instances_train.json'
     data = json.loads(ann.read_text())
     for a in data['annotations'][:3]:

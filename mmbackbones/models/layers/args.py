@@ -1,0 +1,46 @@
+"""Argument checks and OpenMMLab defaults that every family shares.
+
+Each check raises a ``ValueError`` that names the argument and its valid values, so that a
+mistake in a config reads the same whichever family it is made in.
+"""
+from typing import Tuple
+
+__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'int_tuple', 'openmmlab_norm_eval']
+
+# OpenMMLab's convnet defaults (mmdet/mmseg ResNet, mmcv ConvModule).
+DEFAULT_NORM = dict(type='BN', requires_grad=True)
+DEFAULT_ACT = dict(type='ReLU', inplace=True)
+
+
+def check_choice(name: str, value, valid) -> None:
+    """ValueError naming the argument and its valid values."""
+    if value not in valid:
+        raise ValueError(f'{name}={value!r}; valid values are {sorted_values(valid)}')
+
+
+def sorted_values(valid) -> list:
+    try:
+        return sorted(valid)
+    except TypeError:  # mixed types
+        return sorted(valid, key=str)
+
+
+def int_tuple(name: str, values, length: int, minimum: int = 1,
+              per: str = 'stage (num_stages={length})') -> Tuple[int, ...]:
+    """``values`` as a tuple of ``length`` ints ``>= minimum``, one per stage."""
+    if (not isinstance(values, (list, tuple)) or len(values) != length
+            or not all(isinstance(v, int) and v >= minimum for v in values)):
+        raise ValueError(f'{name}={values!r}; valid values are {length} ints >= {minimum}, '
+                         f'one per {per.format(length=length)}')
+    return tuple(values)
+
+
+def openmmlab_norm_eval() -> bool:
+    """mmdet's convnets default to ``norm_eval=True``, mmseg's to ``False``: follow the default
+    scope the model is built in, so that a pasted config keeps its meaning in either."""
+    try:
+        from mmengine.registry import DefaultScope
+    except ImportError:
+        return False
+    scope = DefaultScope.get_current_instance()
+    return scope is not None and scope.scope_name == 'mmdet'

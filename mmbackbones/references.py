@@ -1,0 +1,176 @@
+"""Reference implementations of the zoo's variants, built from a row's ids, returning our levels.
+
+A zoo row names its references as data (``Variant.refs``): a model name for timm and
+torchvision, the backbone config dict for mmdet, mmseg and mmpretrain::
+
+    refs={'timm': 'resnet50', 'torchvision': 'resnet50', 'mmdet': dict(type='ResNet', depth=50)}
+
+:func:`build_reference` builds one of them with its own random initialisation and returns a
+:class:`Reference` whose ``levels(x)`` are the reference's features at every level of ours, in
+our order and layout. The weight-parity battery compares them with ours after converting the
+reference's weights (:func:`build_ours_for`), and ``tools/benchmark.py`` times the same call.
+
+How a timm or torchvision model returns its levels is family knowledge: the family module
+registers it with ``@reference_levels(ResNet, 'timm')``, found along the class hierarchy like
+the converters. OpenMMLab backbones return their levels themselves. timm, torchvision and the
+OpenMMLab libraries are imported only when a reference from them is built.
+"""
+import copy
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from .registry import MODELS
+from .zoo import REFERENCE_SOURCES, Variant, get_variant
+
+__all__ = ['REFERENCE_SOURCES', 'OPENMMLAB_SOURCES', 'Reference', 'ReferenceUnavailable',
+           'reference_levels', 'levels_fn_for', 'build_reference', 'build_ours_for',
+           'build_openmmlab']
+
+OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain')
+
+LevelsFn = Callable[[nn.Module, torch.Tensor], List[torch.Tensor]]
+# (family class, source) -> levels(reference model, x)
+_LEVELS: Dict[Tuple[type, str], LevelsFn] = {}
+
+
+class ReferenceUnavailable(RuntimeError):
+    """The reference cannot be built here: the row lists none, its library does not import,
+    or the family registers no way to read its levels."""
+
+
+@dataclass
+class Reference:
+    source: str
+    name: str  # what was built: the model name, or the OpenMMLab class
+    model: nn.Module
+    levels_fn: LevelsFn
+
+    def levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The reference's features at every level of ours (NCHW, our order)."""
+        return list(self.levels_fn(self.model, x))
+
+
+def reference_levels(family: type, source: str):
+    """Decorator registering ``fn(reference_model, x) -> levels`` for ``family`` (and its
+    subclasses) and the timm or torchvision models its rows name."""
+    if source not in REFERENCE_SOURCES:
+        raise ValueError(f'source={source!r}; valid values are {REFERENCE_SOURCES}')
+
+    def wrap(fn):
+        if (family, source) in _LEVELS:
+            raise KeyError(f'{source} levels of {family.__name__} are registered twice')
+        _LEVELS[(family, source)] = fn
+        return fn
+
+    return wrap
+
+
+def _called(model: nn.Module, x: torch.Tensor) -> List[torch.Tensor]:
+    return list(model(x))  # an OpenMMLab backbone returns its out_indices levels
+
+
+def levels_fn_for(family: type, source: str) -> Optional[LevelsFn]:
+    for klass in family.__mro__:
+        if (klass, source) in _LEVELS:
+            return _LEVELS[(klass, source)]
+    return _called if source in OPENMMLAB_SOURCES else None
+
+
+def _variant(variant: Union[str, Variant]) -> Variant:
+    return get_variant(variant) if isinstance(variant, str) else variant
+
+
+def _num_levels(variant: Variant) -> int:
+    with torch.device('meta'):  # shapes only
+        return MODELS.build(variant.build_cfg()).num_levels
+
+
+def _openmmlab_registry(scope: str):
+    """The MODELS registry of ``scope`` with all its modules (and ours) registered."""
+    try:
+        if scope == 'mmdet':
+            from mmdet.registry import MODELS as registry
+            from mmdet.utils import register_all_modules
+        elif scope == 'mmseg':
+            from mmseg.registry import MODELS as registry
+            from mmseg.utils import register_all_modules
+        else:
+            from mmpretrain.registry import MODELS as registry
+            from mmpretrain.utils import register_all_modules
+    except Exception as err:  # ImportError, or mmcv ops that fail to load
+        raise ReferenceUnavailable(f'{scope} does not import here ({type(err).__name__}: '
+                                   f'{err})') from None
+    register_all_modules(init_default_scope=False)
+    return registry
+
+
+def build_openmmlab(cfg: dict, scope: str) -> nn.Module:
+    """Build ``cfg`` with ``scope``'s registry, under that default scope (as its runner does);
+    ``type='mmbackbones.X'`` builds ours from the same dict."""
+    from mmengine.registry import DefaultScope
+    registry = _openmmlab_registry(scope)
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.build(copy.deepcopy(cfg))
+
+
+def openmmlab_cfg(variant: Union[str, Variant], source: str, out_indices=None) -> dict:
+    """The row's OpenMMLab backbone dict, returning every level of ours unless it says."""
+    variant = _variant(variant)
+    cfg = dict(copy.deepcopy(variant.refs[source]))
+    if out_indices is not None:
+        cfg['out_indices'] = tuple(out_indices)
+    cfg.setdefault('out_indices', tuple(range(_num_levels(variant))))
+    return cfg
+
+
+def build_reference(variant: Union[str, Variant], source: str, size=None) -> Reference:
+    """Reference ``source`` of ``variant``, in eval mode, with its own random initialisation.
+
+    ``size`` (H, W) is the input size, for timm models that are built for one (Swin).
+    """
+    variant = _variant(variant)
+    if source not in variant.refs:
+        raise ReferenceUnavailable(f'{variant.name} lists no {source} reference')
+    family = MODELS.get(f'mmbackbones.{variant.family}')
+    levels = levels_fn_for(family, source)
+    if levels is None:
+        raise ReferenceUnavailable(
+            f'{family.__name__} registers no way to read the levels of a {source} model '
+            f'(@reference_levels({family.__name__}, {source!r}) in its family module)')
+    spec = variant.refs[source]
+    if source == 'timm':
+        model = _build_timm(spec, size)
+    elif source == 'torchvision':
+        import torchvision
+        model = torchvision.models.get_model(spec, weights=None)
+    else:
+        model = build_openmmlab(openmmlab_cfg(variant, source), source)
+        model.init_weights()  # OpenMMLab models initialise here, not in __init__
+        spec = spec['type']
+    model.eval()  # not chained: some OpenMMLab train() overrides return None
+    return Reference(source, spec, model, levels)
+
+
+def _build_timm(name: str, size=None) -> nn.Module:
+    import timm
+    if size is not None:
+        try:  # models built for one input size (ViT, Swin) are built for this one
+            return timm.create_model(name, pretrained=False, num_classes=0, img_size=size)
+        except TypeError:  # convnets take no img_size
+            pass
+    return timm.create_model(name, pretrained=False, num_classes=0)
+
+
+def build_ours_for(variant: Union[str, Variant], source: str) -> nn.Module:
+    """Our backbone that reference ``source`` of ``variant`` converts into, returning every
+    level: the variant itself, or for an OpenMMLab reference its config dict built with our
+    class (the drop-in contract: only ``type`` changes)."""
+    variant = _variant(variant)
+    if source in OPENMMLAB_SOURCES and source in variant.refs:
+        cfg = openmmlab_cfg(variant, source)
+        return build_openmmlab(dict(cfg, type=f"mmbackbones.{cfg['type']}"), source)
+    num_levels = _num_levels(variant)
+    return MODELS.build(variant.build_cfg(out_indices=tuple(range(num_levels))))
