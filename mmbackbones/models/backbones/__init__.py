@@ -1,8 +1,16 @@
-from .base import BaseBackbone
-from .res2net import Res2Net
-from .resnest import ResNeSt
-from .resnet import ResNet, ResNetV1c, ResNetV1d, ResNeXt
-from .swin import SwinTransformer
+"""One module (or package) per backbone family. Importing this package imports every family in
+it, which registers its class, converters, reference adapters and zoo rows; a new family needs
+no line here."""
+import importlib
+import pkgutil
 
-__all__ = ['BaseBackbone', 'SwinTransformer']
-__all__ += ['ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNeXt', 'Res2Net', 'ResNeSt']
+from .base import BaseBackbone
+
+__all__ = ['BaseBackbone']
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+    if _info.name != 'base':
+        _family = importlib.import_module(f'{__name__}.{_info.name}')
+        for _name in _family.__all__:
+            globals()[_name] = getattr(_family, _name)
+            __all__.append(_name)
+del _info, _family, _name

@@ -158,9 +158,10 @@ class BaseBackbone(BaseModule):
         raise NotImplementedError
 
     def level_modules(self, index: int) -> List[nn.Module]:
-        """Everything that level ``index`` is made of, for freezing: its blocks, what runs
-        between them and the next level (:meth:`transition_modules`) and its output norm."""
-        raise NotImplementedError
+        """Everything that level ``index`` is made of, for freezing: its blocks and what runs
+        between them and the next level (:meth:`transition_modules`); a family adds its
+        output norm, if it has one."""
+        return list(self.level_blocks(index)) + self.transition_modules(index)
 
     def transition_modules(self, index: int) -> List[nn.Module]:
         """Modules that run after the blocks of level ``index`` and before those of the next

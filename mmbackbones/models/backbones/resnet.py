@@ -402,7 +402,8 @@ class ResNet(BaseBackbone):
         return list(getattr(self, f'layer{index + 1}'))
 
     def level_modules(self, index: int):
-        return self.level_blocks(index)
+        # the stage container too, so that a frozen `layerN` reports training=False
+        return [getattr(self, f'layer{index + 1}')] if index < len(self.stage_blocks) else []
 
 
 def _fixed(name: str, kwargs: dict, **fixed) -> dict:
