@@ -1,6 +1,6 @@
 """mmbackbones: detection and segmentation backbones for OpenMMLab 2.x under one contract.
 
-``import mmbackbones`` registers every backbone and neck in the ``mmbackbones`` scope and
+``import mmbackbones`` registers every backbone family in the ``mmbackbones`` scope and
 fills the variant zoo. It stays cheap: no timm import, no file I/O.
 """
 from .version import __version__

@@ -93,3 +93,30 @@ def test_readme_tables_are_generated_from_the_zoo():
     out = subprocess.run([sys.executable, os.path.join(root, 'tools', 'gen_readme.py'), '--check'],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+def test_everything_a_family_registers_lives_in_its_module():
+    """One home per family: converters, reference adapters and the classes of zoo rows are
+    defined in the family's module under mmbackbones/models/backbones/, not scattered."""
+    import importlib
+    convert = importlib.import_module('mmbackbones.weights.convert')  # the module, not the function
+    references = importlib.import_module('mmbackbones.references')
+    registrations = [(family, fn) for (family, _), (_, fn) in convert._CONVERTERS.items()]
+    registrations += [(family, fn) for (family, _), fn in references._LEVELS.items()]
+    assert registrations
+    for family, fn in registrations:
+        assert fn.__module__ == family.__module__, (family, fn)
+    for name in mmbackbones.list_variants():
+        cls = mmbackbones.MODELS.get(f'mmbackbones.{mmbackbones.get_variant(name).family}')
+        assert cls.__module__.startswith('mmbackbones.models.backbones.'), (name, cls)
+
+
+def test_subclasses_find_converters_and_reference_adapters_along_the_hierarchy():
+    from mmbackbones.models.backbones import Res2Net, ResNeSt, ResNet, ResNeXt, ResNetV1d
+    from mmbackbones.references import levels_fn_for
+    from mmbackbones.weights import converters_for
+    for cls in (ResNeXt, Res2Net, ResNeSt, ResNetV1d):
+        assert converters_for(cls) == converters_for(ResNet)
+        assert levels_fn_for(cls, 'timm') is levels_fn_for(ResNet, 'timm')
+    assert levels_fn_for(ResNet, 'mmdet') is not None  # OpenMMLab backbones return levels
+    assert levels_fn_for(ResNet, 'mmpretrain') is not None
