@@ -54,7 +54,8 @@ class Bottle2neck(nn.Module):
                        padding=dilation, dilation=dilation, groups=groups, bias=False)
             for _ in range(scales - 1))
         self.bns = nn.ModuleList(build_norm(norm_cfg, width) for _ in range(scales - 1))
-        self.acts = nn.ModuleList(build_act(act_cfg) for _ in range(scales))
+        self.act1 = build_act(act_cfg)
+        self.acts = nn.ModuleList(build_act(act_cfg) for _ in range(scales - 1))
         pool_last = self.stage_first and (conv2_stride > 1 or split_pool == 'always')
         self.pool = nn.AvgPool2d(3, conv2_stride, padding=1) if pool_last else None
         self.conv3 = build_conv(conv_cfg, width * scales, out_channels, 1, bias=False)
@@ -68,9 +69,9 @@ class Bottle2neck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
-        splits = torch.split(self.acts[0](self.bn1(self.conv1(x))), self.width, dim=1)
+        splits = torch.split(self.act1(self.bn1(self.conv1(x))), self.width, dim=1)
         outs, sp = [], None
-        for index, (conv, norm, act) in enumerate(zip(self.convs, self.bns, self.acts[1:])):
+        for index, (conv, norm, act) in enumerate(zip(self.convs, self.bns, self.acts)):
             # chained (split i sees split i-1's output) except in a stage's first block
             sp = splits[index] if sp is None or self.stage_first else sp + splits[index]
             sp = act(norm(conv(sp)))
