@@ -148,10 +148,24 @@ def build_reference(variant: Union[str, Variant], source: str, size=None) -> Ref
         model = torchvision.models.get_model(spec, weights=None)
     else:
         model = build_openmmlab(openmmlab_cfg(variant, source), source)
-        model.init_weights()  # OpenMMLab models initialise here, not in __init__
+        _init_quietly(model)
         spec = spec['type']
     model.eval()  # not chained: some OpenMMLab train() overrides return None
     return Reference(source, spec, model, levels)
+
+
+def _init_quietly(model: nn.Module) -> None:
+    """``init_weights()`` (OpenMMLab models initialise there, not in ``__init__``) without
+    mmengine's per-parameter report, a few hundred log lines per model."""
+    import logging
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
 
 
 def _build_timm(name: str, size=None) -> nn.Module:
