@@ -13,26 +13,34 @@ START=$(date +%s)
 say() { echo; echo "[demo] $*"; }
 elapsed() { local s=$(( $(date +%s) - START )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
-say "1/4 synthetic COCO-style data (data/toy_coco; regenerated only if missing or outdated)"
-$PY tools/make_toy_data.py --only coco
-
-say "2/4 training the toy run of $CONFIG on the CPU ($(nproc) cores); logs and checkpoints in $WORK_DIR"
+# The previous demo's output is cleared first, while this script holds the work dir's lock: a
+# demo training into it right now holds that lock, so nothing of a running demo is ever removed.
 if [ -d "$WORK_DIR" ] && [ -n "$(ls -A "$WORK_DIR")" ] && [ ! -f "$WORK_DIR/.demo_output" ]; then
   echo "[demo] $WORK_DIR exists and was not written by the demo; set DEMO_WORK_DIR elsewhere" >&2
   exit 1
 fi
-# Another demo training into this dir holds its lock: stop before clearing anything of it.
-if [ -f "$WORK_DIR/.lock" ]; then
-  $PY - "$WORK_DIR" <<'PYEOF' || exit 1
-import sys
-from mmbackbones.cli.workdir import WorkDirBusyError, lock_work_dir
+$PY - "$WORK_DIR" <<'PYEOF' || exit 1
+import os, shutil, sys
+from mmbackbones.cli.workdir import LOCK_NAME, WorkDirBusyError, lock_work_dir, unlock_work_dir
+work_dir = sys.argv[1]
 try:
-    lock_work_dir(sys.argv[1])
+    lock_work_dir(work_dir)  # creates the dir
 except WorkDirBusyError as err:
     sys.exit(f'[demo] {err}')
+for entry in os.scandir(work_dir):
+    if entry.name != LOCK_NAME:  # the lock file stays: it is what is locked
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.remove(entry.path)
+open(os.path.join(work_dir, '.demo_output'), 'w').close()
+unlock_work_dir(work_dir)
 PYEOF
-fi
-rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR" && touch "$WORK_DIR/.demo_output"
+
+say "1/4 synthetic COCO-style data (data/toy_coco; regenerated only if missing or outdated)"
+$PY tools/make_toy_data.py --only coco
+
+say "2/4 training the toy run of $CONFIG on the CPU ($(nproc) cores); logs and checkpoints in $WORK_DIR"
 # shellcheck disable=SC2086
 $PY tools/train.py "$CONFIG" --toy --work-dir "$WORK_DIR" --no-validate ${DEMO_ARGS:-}
 TRAIN_DONE=$(elapsed)

@@ -242,3 +242,27 @@ def test_atomic_checkpoint_hook_keeps_what_mmengine_keeps(tmp_path):
     assert ours == reference
     assert ours == (['best_score_iter_4.pth', 'iter_5.pth', 'iter_6.pth'], 'iter_6.pth')
     assert not [f for f in os.listdir(tmp_path / 'atomic') if '.tmp-' in f]
+
+
+def test_demo_does_not_clear_a_work_dir_whose_training_is_running(tmp_path):
+    """make demo clears the previous demo's output under the work dir's lock, before anything
+    else: while a training holds the lock, it stops and removes nothing."""
+    work_dir = tmp_path / 'demo'
+    holder = subprocess.Popen(
+        [PY, '-c', 'import sys, time\nfrom mmbackbones.cli.workdir import lock_work_dir\n'
+         'lock_work_dir(sys.argv[1]); print("held", flush=True); time.sleep(120)', str(work_dir)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        (work_dir / '.demo_output').touch()
+        (work_dir / 'epoch_1.pth').write_bytes(b'the running demo\'s checkpoint')
+        env = dict(os.environ, DEMO_WORK_DIR=str(work_dir), PYTHON=PY)
+        out = subprocess.run(['bash', osp.join(REPO, 'scripts', 'demo.sh')], env=env,
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert 'in use by another training run' in out.stderr and str(holder.pid) in out.stderr
+    assert (work_dir / 'epoch_1.pth').read_bytes() == b'the running demo\'s checkpoint'
+    assert '1/4' not in out.stdout  # stopped before generating data or training
