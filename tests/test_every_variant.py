@@ -237,3 +237,25 @@ def test_layer_depth_covers_every_parameter_in_forward_order(name):
     has_tail = any(d == num_layers - 1 for d in ids)
     assert max(ids) == num_layers - (1 if has_tail else 2)
     assert num_layers == model.num_blocks() + 2
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'swin_tiny_patch4_window7_224'])
+def test_with_cp_follows_one_rule_for_every_family(name, monkeypatch):
+    """Every block goes through the base class's runner: checkpointed whenever autograd
+    records (also when the input needs no gradient, e.g. behind a frozen stem), never
+    under no_grad."""
+    from mmbackbones.models.backbones import base
+    calls = []
+
+    def counting(block, x):
+        calls.append(block)
+        return block(x)
+
+    monkeypatch.setattr(base, 'checkpoint_module', counting)
+    model = mmbackbones.build_backbone(name, with_cp=True, frozen_stages=0).train()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        model(x)
+    assert calls == []
+    model(x)
+    assert len(calls) == model.num_blocks()
