@@ -7,15 +7,11 @@
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
+# The base's backbone settings (OpenMMLab's argument names) are kept; only the implementation
+# and the pretrained weights change.
 model = dict(
     backbone=dict(
-        _delete_=True,
         type='mmbackbones.SwinTransformer',
-        arch='tiny',
-        window_size=7,
-        out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.2,
-        use_abs_pos_embed=False,
         init_cfg=dict(type='Pretrained',
                       checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')))
 

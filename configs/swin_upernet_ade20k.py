@@ -9,15 +9,11 @@
 _base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
+# The base's backbone settings (OpenMMLab's argument names) are kept; only the implementation
+# and the pretrained weights change.
 model = dict(
     backbone=dict(
-        _delete_=True,
         type='mmbackbones.SwinTransformer',
-        arch='tiny',
-        window_size=7,
-        out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.3,
-        use_abs_pos_embed=False,
         init_cfg=dict(type='Pretrained',
                       checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')))
 

@@ -162,7 +162,7 @@ def test_checkpoint_of_another_config_is_refused(toy_root, tiny_seg_run, tmp_pat
     evaluation and as load_from of a training (which then does not start)."""
     work_dir, checkpoint = tiny_seg_run
     options = seg_options(toy_root, iters=3, extra=[
-        'model.backbone.arch.embed_dims=48', 'model.decode_head.in_channels=[48,96,192,384]',
+        'model.backbone.embed_dims=48', 'model.decode_head.in_channels=[48,96,192,384]',
         'model.auxiliary_head.in_channels=192'])
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, checkpoint, '--work-dir',
                      str(tmp_path / 'eval'), '--cfg-options'] + options)

@@ -20,9 +20,8 @@ PY = sys.executable
 DET_TOY = 'configs/swin_maskrcnn.py'  # with --toy (the option lists below end with it)
 SEG_TOY = 'configs/swin_upernet_ade20k.py'
 
-TINY_SWIN = ['model.backbone.arch._delete_=True', 'model.backbone.arch.embed_dims=32',
-             'model.backbone.arch.depths=[1,1,1,1]', 'model.backbone.arch.num_heads=[1,2,4,8]',
-             'model.backbone.drop_path_rate=0.0']
+TINY_SWIN = ['model.backbone.embed_dims=32', 'model.backbone.depths=[1,1,1,1]',
+             'model.backbone.num_heads=[1,2,4,8]', 'model.backbone.drop_path_rate=0.0']
 
 
 def run_tool(args, timeout=300, env=None):
@@ -120,7 +119,7 @@ def test_malformed_cfg_options(option, message):
 
 def test_unmergeable_cfg_option_is_a_clear_error():
     proc = run_tool([PY, 'tools/train.py', 'configs/swin_maskrcnn.py', '--cfg-options',
-                     'model.backbone.arch.depths=[1,1,1,1]'])
+                     'model.backbone.type.depths=[1,1,1,1]'])
     assert proc.returncode == 2, explain(proc)
     assert 'cannot be merged' in proc.stderr and '_delete_=True' in proc.stderr
     assert 'Traceback' not in proc.stderr
