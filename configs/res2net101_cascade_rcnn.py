@@ -20,6 +20,7 @@ model = dict(
         stem_type='deep',
         stem_channels=64,
         avg_down=True,
+        split_pool='always',  # timm's weights: the first blocks pool their last split
         out_indices=(0, 1, 2, 3),
         frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
         norm_cfg=dict(type='BN', requires_grad=True),

@@ -673,3 +673,55 @@ def test_compare_resnest_toy_end_to_end(tmp_path, toy_data):
         assert row['status'] == 'ok' and row['params'] > 1e7 and row['sec_per_iter'] > 0
         assert row['measured'], row
     assert (tmp_path / 'comparison.png').stat().st_size > 1000
+
+
+# --------------------------------------------------------------------- pretrained weights
+# Arguments by which a config deliberately places the pretrained network differently from the
+# zoo row its weights belong to (dilation for segmentation, which levels, norm handling).
+PLACEMENT = ('strides', 'dilations', 'contract_dilation', 'multi_grid', 'out_indices',
+             'norm_cfg', 'norm_eval', 'frozen_stages')
+# one config per family and method kind in the default run; the rest with -m slow
+WEIGHTS_DEFAULT = {'resnet18_retinanet', 'res2net101_maskrcnn', 'resnest50_fasterrcnn',
+                   'resnest50_deeplabv3_ade20k', 'swin_maskrcnn'}
+
+
+def _weights_row(backbone):
+    """The zoo row whose timm / torchvision model the config's pretrained weights are."""
+    from mmbackbones.zoo import get_variant, list_variants
+    checkpoint = (backbone.get('init_cfg') or {}).get('checkpoint') or ''
+    scheme, _, spec = checkpoint.partition('://')
+    rows = [get_variant(v) for v in list_variants()
+            if get_variant(v).refs.get(scheme) == spec.split('.')[0]]
+    assert len(rows) == 1, f'{checkpoint}: no single zoo row has these weights ({rows})'
+    return rows[0]
+
+
+@pytest.mark.parametrize('name', [pytest.param(n, marks=[] if n in WEIGHTS_DEFAULT
+                                               else [pytest.mark.slow]) for n in CONFIGS])
+def test_backbone_computes_what_its_pretrained_weights_were_trained_as(name):
+    """The config's backbone with the weights of the zoo row its checkpoint names computes what
+    that row computes (where the config does not deliberately place it otherwise): a default
+    that changed under a config (a pooling rule, a stem) would load the weights and silently
+    compute something else."""
+    from .helpers import randomise
+    cfg = _load(name)
+    backbone = cfg.model.backbone.to_dict()
+    if cfg.model.get('pretrained'):  # mmseg's EncoderDecoder hands it to the backbone
+        backbone['init_cfg'] = dict(type='Pretrained', checkpoint=cfg.model.pretrained)
+    row = _weights_row(backbone)
+    ours = _build(cfg.model, cfg.default_scope, device='cpu').backbone.eval()
+    placement = {k: backbone[k] for k in PLACEMENT if k in backbone}
+    placement['out_indices'] = ours.out_indices
+    reference = mmbackbones_build(row.name, **placement).eval()
+    randomise(reference, every_parameter=True)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    size = (256, 256) if row.family == 'SwinTransformer' else (96, 128)  # Swin: maps > window
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for a, b in zip(ours(x), reference(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def mmbackbones_build(name, **overrides):
+    from mmbackbones import build_backbone
+    return build_backbone(name, **overrides)
