@@ -11,19 +11,7 @@ _base_ = 'mmdet::res2net/cascade-rcnn_res2net-101_fpn_20e_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
+    backbone=dict(  # the base's settings; our Res2Net and the weights below
         type='mmbackbones.Res2Net',
-        depth=101,
-        scales=4,
-        base_width=26,
-        stem_type='deep',
-        stem_channels=64,
-        avg_down=True,
         split_pool='always',  # timm's weights: the first blocks pool their last split
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='timm://res2net101d.in1k')))

@@ -10,23 +10,12 @@
 # Like-for-like ResNet baseline: resnet50_fasterrcnn.py.
 _base_ = 'mmdet::resnest/faster-rcnn_s50_fpn_syncbn-backbone+head_ms-range-1x_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
-norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN without a GPU (tools/ switch it)
 
 model = dict(
     # the ImageNet mean/std timm's ResNeSt weights were trained with (mmdet: "ResNeSt img_norm")
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
-    backbone=dict(
-        _delete_=True,
+    backbone=dict(  # the base's settings; our ResNeSt and the weights below
         type='mmbackbones.ResNeSt',
-        depth=50,
-        stem_channels=64,
-        radix=2,
-        reduction_factor=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='timm://resnest50d.in1k')))
 
 # From scratch on the CPU: batch 4, 8 epochs, SGD at half the real learning rate.

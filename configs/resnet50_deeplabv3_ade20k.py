@@ -11,23 +11,12 @@
 # Like-for-like ResNeSt counterpart: resnest50_deeplabv3_ade20k.py.
 _base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
-norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN without a GPU (tools/ switch it)
 
 model = dict(
     pretrained=None,  # the backbone's init_cfg names the weights
-    backbone=dict(
-        _delete_=True,
+    backbone=dict(  # the base's settings; our ResNet (v1c stem) and the weights below
         type='mmbackbones.ResNet',
-        depth=50,
         stem_type='deep',  # v1c, mmseg's ResNetV1c
-        stem_channels=64,
-        strides=(1, 2, 1, 1),
-        dilations=(1, 1, 2, 4),
-        contract_dilation=True,
-        out_indices=(0, 1, 2, 3),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='timm://resnet50c.gluon_in1k')))
 
 # From scratch on the CPU: the D8 backbone keeps 16x16 maps at 128 px, so batch 4, 400 iterations.

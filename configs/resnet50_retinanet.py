@@ -7,13 +7,6 @@ _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
+    backbone=dict(  # the base's settings; our ResNet and the weights below
         type='mmbackbones.ResNet',
-        depth=50,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50.IMAGENET1K_V1')))

@@ -7,18 +7,9 @@
 # v1c architecture) instead of open-mmlab://resnet50_v1c.
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
-norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN without a GPU (tools/ switch it)
 
 model = dict(
     pretrained=None,  # the backbone's init_cfg names the weights
-    backbone=dict(
-        _delete_=True,
-        type='mmbackbones.ResNet',
-        depth=50,
-        stem_type='deep',  # v1c, mmseg's ResNetV1c
-        stem_channels=64,
-        out_indices=(0, 1, 2, 3),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
+    backbone=dict(  # the base's settings; our ResNetV1c and the weights below
+        type='mmbackbones.ResNetV1c',
         init_cfg=dict(type='Pretrained', checkpoint='timm://resnet50c.gluon_in1k')))

@@ -9,15 +9,6 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_x101-32x4d_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
+    backbone=dict(  # the base's settings; our ResNeXt and the weights below
         type='mmbackbones.ResNeXt',
-        depth=101,
-        groups=32,
-        base_width=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='timm://resnext101_32x4d.gluon_in1k')))
