@@ -27,7 +27,7 @@ from .zoo import REFERENCE_SOURCES, Variant, get_variant
 
 __all__ = ['REFERENCE_SOURCES', 'OPENMMLAB_SOURCES', 'Reference', 'ReferenceUnavailable',
            'reference_levels', 'levels_fn_for', 'build_reference', 'build_ours_for',
-           'build_openmmlab']
+           'build_openmmlab', 'openmmlab_cfg']
 
 OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain')
 
@@ -73,6 +73,8 @@ def _called(model: nn.Module, x: torch.Tensor) -> List[torch.Tensor]:
 
 
 def levels_fn_for(family: type, source: str) -> Optional[LevelsFn]:
+    """How to read the levels of a ``source`` model of ``family`` (nearest class in its MRO);
+    None where the family registers none."""
     for klass in family.__mro__:
         if (klass, source) in _LEVELS:
             return _LEVELS[(klass, source)]
