@@ -36,6 +36,7 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,
 def add_residual(branch, shortcut, drop_path: nn.Module, act: nn.Module):
     """``act(drop_path(branch) + shortcut)``, adding in place: no block-sized allocation
     (the branch ends in a norm or a drop-path product, neither of which autograd keeps)."""
-    branch = drop_path(branch)
+    if not isinstance(drop_path, nn.Identity):  # a no-op module call is pure overhead, and
+        branch = drop_path(branch)  # small GPU batches are bound by such overheads
     branch += shortcut
     return act(branch)
