@@ -23,13 +23,12 @@ import torch
 import torch.nn as nn
 
 from .registry import MODELS
-from .zoo import REFERENCE_SOURCES, Variant, get_variant
+from .zoo import OPENMMLAB_SOURCES, REFERENCE_SOURCES, Variant, get_variant
 
 __all__ = ['REFERENCE_SOURCES', 'OPENMMLAB_SOURCES', 'Reference', 'ReferenceUnavailable',
            'reference_levels', 'levels_fn_for', 'build_reference', 'build_ours_for',
            'build_openmmlab', 'openmmlab_cfg']
 
-OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain')
 
 LevelsFn = Callable[[nn.Module, torch.Tensor], List[torch.Tensor]]
 # (family class, source) -> levels(reference model, x)

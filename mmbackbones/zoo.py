@@ -50,8 +50,9 @@ class Variant:
 
 
 _VARIANTS: Dict[str, Variant] = {}
-# timm / torchvision rows name a model; OpenMMLab rows give the backbone config dict.
-REFERENCE_SOURCES = ('timm', 'torchvision', 'mmdet', 'mmseg', 'mmpretrain')
+NAMED_SOURCES = ('timm', 'torchvision')  # a row names the model
+OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain')  # a row gives the backbone config dict
+REFERENCE_SOURCES = NAMED_SOURCES + OPENMMLAB_SOURCES
 
 
 def register_variants(variants: List[Variant]) -> None:
@@ -59,7 +60,7 @@ def register_variants(variants: List[Variant]) -> None:
         if variant.name in _VARIANTS:
             raise KeyError(f'variant {variant.name!r} is registered twice')
         for source, spec in variant.refs.items():
-            named = source in ('timm', 'torchvision')
+            named = source in NAMED_SOURCES
             if source not in REFERENCE_SOURCES or (
                     not isinstance(spec, str) if named else
                     not (isinstance(spec, dict) and 'type' in spec)):

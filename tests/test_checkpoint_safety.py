@@ -648,16 +648,11 @@ def test_array_with_forged_dtype_flags_is_refused(tmp_path):
         safe_load(str(path))
 
 
-def test_allocation_with_forged_dtype_is_refused(tmp_path):
-    path = _torch_file(payload_forged_dtype_allocation(), tmp_path / 'evil.pth')
-    forged = _old_load(path)
-    assert forged.dtype.fields['a'][0] == object and not forged.dtype.hasobject
-    with pytest.raises(UnsafeCheckpointError, match='numpy dtype'):
-        safe_load(str(path))
-
-
-def test_scalar_with_forged_dtype_flags_is_refused(tmp_path):
-    path = _torch_file(payload_forged_dtype_scalar(), tmp_path / 'evil.pth')
+@pytest.mark.parametrize('payload', [payload_forged_dtype_allocation,
+                                     payload_forged_dtype_scalar],
+                         ids=['allocation', 'scalar'])
+def test_allocation_or_scalar_with_forged_dtype_is_refused(payload, tmp_path):
+    path = _torch_file(payload(), tmp_path / 'evil.pth')
     forged = _old_load(path)
     assert forged.dtype.fields['a'][0] == object and not forged.dtype.hasobject
     with pytest.raises(UnsafeCheckpointError, match='numpy dtype'):

@@ -690,8 +690,8 @@ def _weights_row(backbone):
     from mmbackbones.zoo import get_variant, list_variants
     checkpoint = (backbone.get('init_cfg') or {}).get('checkpoint') or ''
     scheme, _, spec = checkpoint.partition('://')
-    rows = [get_variant(v) for v in list_variants()
-            if get_variant(v).refs.get(scheme) == spec.split('.')[0]]
+    rows = [row for row in map(get_variant, list_variants())
+            if row.refs.get(scheme) == spec.split('.')[0]]
     assert len(rows) == 1, f'{checkpoint}: no single zoo row has these weights ({rows})'
     return rows[0]
 
@@ -703,6 +703,8 @@ def test_backbone_computes_what_its_pretrained_weights_were_trained_as(name):
     that row computes (where the config does not deliberately place it otherwise): a default
     that changed under a config (a pooling rule, a stem) would load the weights and silently
     compute something else."""
+    from mmbackbones import build_backbone
+
     from .helpers import randomise
     cfg = _load(name)
     backbone = cfg.model.backbone.to_dict()
@@ -712,7 +714,7 @@ def test_backbone_computes_what_its_pretrained_weights_were_trained_as(name):
     ours = _build(cfg.model, cfg.default_scope, device='cpu').backbone.eval()
     placement = {k: backbone[k] for k in PLACEMENT if k in backbone}
     placement['out_indices'] = ours.out_indices
-    reference = mmbackbones_build(row.name, **placement).eval()
+    reference = build_backbone(row.name, **placement).eval()
     randomise(reference, every_parameter=True)
     ours.load_state_dict(reference.state_dict(), strict=True)
     size = (256, 256) if row.family == 'SwinTransformer' else (96, 128)  # Swin: maps > window
@@ -720,8 +722,3 @@ def test_backbone_computes_what_its_pretrained_weights_were_trained_as(name):
     with torch.no_grad():
         for a, b in zip(ours(x), reference(x)):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
-
-
-def mmbackbones_build(name, **overrides):
-    from mmbackbones import build_backbone
-    return build_backbone(name, **overrides)
