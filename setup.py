@@ -13,7 +13,8 @@ def read_version():
 
 def read_requirements(name):
     with open(os.path.join(HERE, 'requirements', name)) as f:
-        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+        lines = (line.split('#')[0].strip() for line in f)  # drop comments, inline ones too
+        return [line for line in lines if line]
 
 
 setup(
@@ -27,6 +28,7 @@ setup(
     python_requires='>=3.9',
     # torch and mmcv (built from source) are installed by scripts/install.sh.
     install_requires=read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
+    extras_require={'tests': read_requirements('tests.txt'),
+                    'yolo': read_requirements('yolo.txt')},
     license='Apache-2.0',
 )

@@ -122,12 +122,25 @@ else
 fi
 
 CURRENT="OpenMMLab and test requirements"
-if "$PY" -c "import mmengine, mmdet, mmseg, timm, pycocotools, pytest
-assert (mmdet.__version__, mmseg.__version__) == ('3.3.0', '1.2.2')" 2>/dev/null; then
-  step "mmdet, mmseg, timm, pycocotools, pytest already present"
+if "$PY" -c "import mmengine, mmdet, mmseg, mmpretrain, timm, safetensors, pycocotools, pytest
+assert (mmdet.__version__, mmseg.__version__, mmpretrain.__version__) == ('3.3.0', '1.2.2', '1.2.0')" 2>/dev/null; then
+  step "mmdet, mmseg, mmpretrain, timm, safetensors, pycocotools, pytest already present"
 else
   step "installing requirements/runtime.txt and requirements/tests.txt"
   pip_install -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+fi
+
+# The optional `yolo` extra: mmyolo (GPL-3.0) as a test reference for the YOLO families and for
+# the configs built on mmyolo's. The package never imports it; MMBACKBONES_NO_YOLO=1 skips it,
+# and the tests that need it then skip, naming the extra.
+CURRENT="yolo extra (mmyolo)"
+if [ "${MMBACKBONES_NO_YOLO:-0}" = 1 ]; then
+  step "skipping the yolo extra (MMBACKBONES_NO_YOLO=1)"
+elif "$PY" -c "import mmyolo; assert mmyolo.__version__ == '0.6.1'" 2>/dev/null; then
+  step "mmyolo 0.6.1 (mmyolo-open) already present"
+else
+  step "installing requirements/yolo.txt (mmyolo-open, GPL-3.0, optional)"
+  pip_install -r "$ROOT/requirements/yolo.txt"
 fi
 
 CURRENT="mmbackbones (editable)"
