@@ -17,7 +17,7 @@ and the fix. Works with mmdet's and mmseg's own runners too::
 """
 import torch
 
-from mmbackbones.cli.launch import UsageError
+from mmbackbones.errors import UsageError
 
 __all__ = ['check_channels', 'backbone_channels', 'ChannelMismatchError']
 

@@ -19,15 +19,13 @@ import traceback
 
 from mmengine.config import Config, ConfigDict, DictAction
 
+from mmbackbones.errors import UsageError  # noqa: F401  (the tools import it from here)
+
 from .datacheck import BadDataError, check_coco_annotation, scan_image_dir, scan_images
 from .workdir import ResumeError, WorkDirBusyError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCOPES = ('mmdet', 'mmseg')
-
-
-class UsageError(Exception):
-    """Bad input from the command line or the config; the tools print it and exit 2."""
 
 
 class DataNotFoundError(FileNotFoundError):
