@@ -16,8 +16,8 @@ points (``main(argv)`` under ``run_main``, exactly what ``python tools/X.py ARGS
 10. the README's examples name files that the steps before them create.
 
 Nothing here trains: the checks under test all happen before training, so work dirs hold
-fabricated checkpoints, tools/train.py gets a stand-in for mmengine's runner and tools/test.py a
-real runner whose evaluation returns fixed metrics. To keep interpreter start-ups few, the cases of one tool run in one
+fabricated checkpoints and the tools get a stand-in for mmengine's runner, except where what
+the runner writes (tools/test.py) or loads (a refused checkpoint) is what is checked. To keep interpreter start-ups few, the cases of one tool run in one
 process, each with its own captured stdout and stderr.
 """
 import ast
@@ -52,7 +52,7 @@ spec.loader.exec_module(tool)
 run_main = getattr(tool, 'run_main', None)
 if run_main is not None:
     from mmengine.runner import Runner
-    real = Runner.from_cfg, Runner.test
+    real = Runner.__dict__['from_cfg']
 
 class NoRunner:  # stands for the runner where what is checked happens before it is built
     def __init__(self, cfg):
@@ -65,11 +65,10 @@ class NoRunner:  # stands for the runner where what is checked happens before it
         return {'mIoU': 42.0}
 
 def stub(mode):
-    # 'runner': no runner at all; 'test': a real runner whose evaluation returns fixed metrics
+    # 'runner': a stand-in for the runner; None: mmengine's own
     if run_main is not None:
         Runner.from_cfg = classmethod(lambda cls, cfg: NoRunner(cfg)) if mode == 'runner' \
-            else real[0]
-        Runner.test = (lambda self: {'mIoU': 42.0}) if mode == 'test' else real[1]
+            else real
 
 results = {}
 for name, case in json.load(open(cases_file)).items():
@@ -78,7 +77,8 @@ for name, case in json.load(open(cases_file)).items():
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             argv = case['argv']
-            rc = run_main(lambda: tool.main(argv), argv) if run_main else tool.main(argv)
+            sys.argv = [tool_path] + argv
+            rc = run_main(lambda: tool.main(argv)) if run_main else tool.main(argv)
         except SystemExit as exc:
             rc = exc.code if isinstance(exc.code, int) or exc.code is None else 1
             if isinstance(exc.code, str):
@@ -94,7 +94,7 @@ print('@@RESULTS@@' + json.dumps(results))
 
 def run_cases(tool, cases, cwd, env=None):
     """``{name: dict(rc, out, err, seconds)}`` of ``cases`` (``{name: dict(argv=[...],
-    stub=None | 'runner' | 'test')}``) run through ``tool`` in one process started in ``cwd``."""
+    stub=None | 'runner')}``) run through ``tool`` in one process started in ``cwd``."""
     cases_file = osp.join(cwd, f'.cases_{osp.basename(tool)}.json')
     with open(cases_file, 'w') as f:
         json.dump(cases, f)
@@ -348,14 +348,15 @@ def test_results(small_toy_root, tmp_path_factory):
     torch.save({'state_dict': {}, 'meta': _RunsACommand()}, unsafe)
     checkpoint = osp.join(default, 'iter_4.pth')
     cases = {
-        'default_work_dir': dict(argv=[SEG_CONFIG, checkpoint] + options, stub='test'),
+        'default_work_dir': dict(argv=[SEG_CONFIG, checkpoint] + options, stub='runner'),
         'explicit_work_dir': dict(argv=[SEG_CONFIG, osp.join(explicit, 'iter_4.pth'),
                                         '--work-dir', explicit] + options, stub='runner'),
         'empty_checkpoint': dict(argv=[SEG_CONFIG, empty] + options),
         'truncated_checkpoint': dict(argv=[SEG_CONFIG, truncated_checkpoint(
             osp.join(root, 'cut.pth'))] + options),
-        'unsafe_checkpoint': dict(argv=[SEG_CONFIG, unsafe, '--work-dir',
-                                        osp.join(root, 'unsafe_eval')] + options),
+        # a real runner, in the default work dir: it writes its config copy and log, then
+        # refuses to load the checkpoint
+        'unsafe_checkpoint': dict(argv=[SEG_CONFIG, unsafe] + options),
     }
     return run_cases(TEST, cases, root), dict(default=default, explicit=explicit), before
 
@@ -369,7 +370,8 @@ def test_test_py_writes_under_test_and_never_over_the_training_run(test_results)
         assert {k: v for k, v in after.items() if not k.startswith('test/')} == \
             before[case.split('_')[0]], f'{case}: the training run\'s files changed'
         assert json.loads(after['test/test_metrics.json']) == {'mIoU': 42.0}
-    # the real runner (default_work_dir) wrote its config copy and log under test/ too
+    # the real runner of the unsafe_checkpoint case wrote its config copy and log under test/
+    assert results['unsafe_checkpoint']['rc'] == 1, show(results['unsafe_checkpoint'])
     assert 'test/swin_upernet_ade20k.py' in tree(dirs['default'])
     assert [k for k in tree(dirs['default']) if k.startswith('test/') and k.endswith('.log')]
     assert f'{dirs["explicit"]} holds a training run; this evaluation writes into ' \

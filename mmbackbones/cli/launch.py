@@ -515,11 +515,11 @@ def _expected_errors():
     return expected
 
 
-def run_main(main, argv=None):
+def run_main(main):
     """Run a tool's ``main`` and turn expected failures into one ``error:`` line: exit 2 for
     usage errors, 1 for data, checkpoint, work-dir and resume problems. ``--debug`` among the
     arguments shows the traceback instead."""
-    debug = '--debug' in (sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in sys.argv[1:]
     try:
         return main()
     except UsageError as err:
