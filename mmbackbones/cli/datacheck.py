@@ -132,6 +132,8 @@ def _check_coco_records(data, path, what, need_annotations):
         raise BadDataError(f'{what}: {path} has no annotations ("annotations" is empty): '
                            'there is nothing to train on. Point the config at the annotation '
                            'file of the training split.')
+    if isinstance(annotations[0], dict) and 'segments_info' in annotations[0]:
+        return  # COCO panoptic: one record per image, its segments carry the boxes
     categories = {c.get('id') for c in data.get('categories') or [] if isinstance(c, dict)}
     bad_box, bad_image, bad_category, degenerate = [], [], [], []
     for ann in annotations:
