@@ -15,11 +15,15 @@ and the fix. Works with mmdet's and mmseg's own runners too::
     cfg = Config.fromfile('configs/swin_maskrcnn.py')
     mmbackbones.check_channels(cfg)   # before Runner.from_cfg(cfg)
 """
+import difflib
+import inspect
+import re
+
 import torch
 
-from mmbackbones.cli.launch import UsageError
+from mmbackbones.errors import UsageError
 
-__all__ = ['check_channels', 'backbone_channels', 'ChannelMismatchError']
+__all__ = ['check_channels', 'backbone_channels', 'ChannelMismatchError', 'BackboneConfigError']
 
 PREFIX = 'mmbackbones.'
 # mmseg heads that take every level they are given (input_transform 'multiple_select' or their
@@ -31,6 +35,25 @@ MULTI_LEVEL_HEADS = {'UPerHead', 'FPNHead', 'SegformerHead', 'SETRUPHead', 'SETR
 
 class ChannelMismatchError(UsageError, ValueError):
     """A neck or head expects other channels than the backbone returns."""
+
+
+class BackboneConfigError(UsageError, ValueError):
+    """``model.backbone`` cannot be built with the arguments the config gives it."""
+
+
+def _build_error(cls, backbone_type, err):
+    """One message for a backbone that refused its arguments; a misspelt argument gets the
+    nearest names the class takes."""
+    message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    hint = ''
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
+    if isinstance(err, TypeError) and unexpected:
+        params = [p for p in inspect.signature(cls).parameters
+                  if p not in ('self', 'args', 'kwargs')]
+        close = difflib.get_close_matches(unexpected.group(1), params, n=3, cutoff=0.6)
+        hint = (f' Did you mean {" or ".join(repr(c) for c in close)}?' if close else
+                f' {cls.__name__} takes: {", ".join(params)}.')
+    return f'model.backbone ({backbone_type}): {message.rstrip(".")}.{hint}'
 
 
 def backbone_channels(backbone_cfg):
@@ -52,8 +75,11 @@ def backbone_channels(backbone_cfg):
     if cls is None:
         raise ChannelMismatchError(f'model.backbone.type={backbone_type!r} is not registered; '
                                    f'registered: {", ".join(sorted(MODELS.module_dict))}')
-    with torch.device('meta'):
-        backbone = cls(**kwargs)
+    try:
+        with torch.device('meta'):
+            backbone = cls(**kwargs)
+    except (TypeError, ValueError, KeyError) as err:  # the arguments' own checks
+        raise BackboneConfigError(_build_error(cls, backbone_type, err)) from err
     return [int(c) for c in backbone.out_channels], tuple(backbone.out_indices)
 
 

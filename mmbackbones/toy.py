@@ -27,7 +27,7 @@ import os.path as osp
 
 from mmengine.config import Config, ConfigDict
 
-from mmbackbones.cli.launch import UsageError
+from mmbackbones.errors import UsageError
 
 __all__ = ['derive_toy_config', 'TOY_KEYS', 'TOY_COCO_CLASSES', 'TOY_ADE_CLASSES', 'TOY_SIZE']
 

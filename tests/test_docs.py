@@ -94,6 +94,9 @@ def test_shell_blocks_run(block, tmp_path):
                                  f'{out.stdout[-3000:]}\n--- stderr\n{out.stderr[-3000:]}')
     changed = sorted({entry[0] for entry in before ^ db.repo_snapshot()})
     assert not changed, f'{block.where} wrote into the repository: {changed}'
+    if block.path.name == 'README.md':  # run as written, it must leave the user's data alone
+        shared = [d for d in ('data', 'work_dirs') if (tmp_path / 'work' / d).exists()]
+        assert not shared, f'{block.where} wrote into {shared} of the folder it ran in'
 
 
 def test_each_doc_says_who_it_is_for():

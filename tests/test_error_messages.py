@@ -131,7 +131,7 @@ def tiny_seg_run(toy_root, tmp_path_factory):
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, checkpoint, '--work-dir', work_dir,
                      '--cfg-options'] + seg_options(toy_root, iters=3))
     assert proc.returncode == 0, explain(proc)
-    assert 'mIoU' in json.load(open(osp.join(work_dir, 'test_metrics.json')))
+    assert 'mIoU' in json.load(open(osp.join(work_dir, 'test', 'test_metrics.json')))
     return work_dir, checkpoint
 
 
@@ -144,7 +144,7 @@ def test_checkpoint_with_a_wrong_shaped_tensor_is_refused(toy_root, tiny_seg_run
     checkpoint['state_dict']['decode_head.conv_seg.weight'] = torch.zeros(6, 32, 1, 1)
     bad = str(tmp_path / 'six_classes.pth')
     torch.save(checkpoint, bad)
-    metrics_file = osp.join(work_dir, 'test_metrics.json')
+    metrics_file = osp.join(work_dir, 'test', 'test_metrics.json')
     before = open(metrics_file, 'rb').read()
 
     proc = run_tool([PY, 'tools/test.py', SEG_TOY, bad, '--work-dir', work_dir,

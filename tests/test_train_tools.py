@@ -192,7 +192,7 @@ def test_detection_toy_trains_and_evaluates(toy_root, tmp_path):
                      '--show-dir', str(tmp_path / 'vis'), '--cfg-options']
                     + det_options(toy_root))
     assert proc.returncode == 0, explain(proc)
-    metrics = json.load(open(osp.join(work_dir, 'test_metrics.json')))
+    metrics = json.load(open(osp.join(work_dir, 'test', 'test_metrics.json')))
     assert 'coco/bbox_mAP_50' in metrics and 'coco/segm_mAP' in metrics
     assert len([f for f in os.listdir(tmp_path / 'vis') if f.endswith('.png')]) == 4
 
@@ -206,7 +206,7 @@ def test_upernet_toy_trains_and_reports_miou(toy_root, tmp_path):
                      '--work-dir', work_dir, '--cfg-options'] + seg_options(toy_root))
     assert proc.returncode == 0, explain(proc)
     assert re.search(r'mIoU: \d+\.\d+', proc.stdout + proc.stderr), explain(proc)
-    metrics = json.load(open(osp.join(work_dir, 'test_metrics.json')))
+    metrics = json.load(open(osp.join(work_dir, 'test', 'test_metrics.json')))
     assert 0.0 <= metrics['mIoU'] <= 100.0
 
 

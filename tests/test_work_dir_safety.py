@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 
 from tests.test_train_tools import (PY, REPO, SEG_TOY, checkpoint_meta, explain, run_tool,
                                     seg_options, toy_root)  # noqa: F401  (toy_root: fixture)
@@ -169,15 +170,25 @@ def test_resume_with_nothing_to_resume_stops(tmp_path):
         in proc.stderr, explain(proc)
     assert str(tmp_path / 'no_data') in proc.stderr.split('starting from scratch')[1]
 
-    # last_checkpoint naming a file that is gone: refused by both flags, the files are listed.
+    # last_checkpoint naming a file that is gone, the newest checkpoint cut short: --resume
+    # stops and names the newest intact one, which --resume-or-start resumes from.
     work_dir.mkdir()
+    torch.save({'meta': {'iter': 2}}, str(work_dir / 'iter_2.pth'))
+    os.utime(work_dir / 'iter_2.pth', (1e9, 1e9))
     (work_dir / 'iter_4.pth').write_bytes(b'x')
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_8.pth'))
-    for flag in ('--resume', '--resume-or-start'):
-        proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir), flag])
-        assert proc.returncode == 1, explain(proc)
-        assert f'names {work_dir / "iter_8.pth"}, which does not exist' in proc.stderr
-        assert f'--resume {work_dir / "iter_4.pth"}' in proc.stderr, explain(proc)
+    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir), '--resume'])
+    assert proc.returncode == 1, explain(proc)
+    assert f'names {work_dir / "iter_8.pth"}, which does not exist' in proc.stderr
+    assert f'--resume {work_dir / "iter_2.pth"}' in proc.stderr, explain(proc)
+    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
+                     '--resume-or-start', '--cfg-options',
+                     f'train_dataloader.dataset.data_root={tmp_path / "no_data"}'])
+    assert proc.returncode == 1, explain(proc)
+    assert f'skipping {work_dir / "iter_8.pth"}: missing' in proc.stderr, explain(proc)
+    assert f'skipping {work_dir / "iter_4.pth"}: not a complete torch checkpoint' in proc.stderr
+    assert f'resuming from {work_dir / "iter_2.pth"}' in proc.stderr
+    assert str(tmp_path / 'no_data') in proc.stderr.split('resuming from')[1]
 
 
 def test_resume_flags_are_documented_and_exclusive():

@@ -111,10 +111,20 @@ def _run(cmd, log_file, env):
                               env=env).returncode
 
 
-def run_config(name, work_dir, toy, extra_options):
+def run_config(name, work_dir, toy, extra_options, overwrite=False):
     cfg_path = osp.join(ROOT, 'configs', name + '.py')
     run_dir = osp.join(work_dir, name)
     os.makedirs(run_dir, exist_ok=True)
+    if overwrite:  # before train.out is opened: the new run's files stay in run_dir
+        sys.path.insert(0, ROOT)
+        from mmbackbones.cli.workdir import lock_work_dir, move_previous_run_aside, unlock_work_dir
+        lock_work_dir(run_dir)  # a training running there stops this (WorkDirBusyError)
+        try:
+            aside = move_previous_run_aside(run_dir)
+        finally:
+            unlock_work_dir(run_dir)
+        if aside:
+            print(f'[compare] the earlier run of {name} is now in {aside}', flush=True)
     options = (_toy_options(cfg_path) if toy else []) + list(extra_options or [])
     flags = ['--toy'] if toy else []
     cfg_args = ['--cfg-options'] + options if options else []
@@ -261,6 +271,10 @@ def parse_args(argv=None):
                         help='only read the results already in the work dir')
     parser.add_argument('--only', nargs='+', metavar='CONFIG',
                         help='a subset of the suite (config names without .py)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='train afresh where the work dir holds earlier runs: their files '
+                        'move into <work dir>/<config>/previous_run_<timestamp>/ (as with '
+                        'tools/train.py --overwrite); without it such configs fail')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='passed to tools/train.py and tools/test.py for every config')
     args = parser.parse_args(argv)
@@ -275,22 +289,27 @@ def parse_args(argv=None):
                          f'{", ".join(configs)}')
         configs = [c for c in configs if c in args.only]
     args.configs = configs
-    args.work_dir = args.work_dir or osp.join(
-        'work_dirs', f'compare_{args.suite}' + ('_toy' if args.toy else ''))
+    # Absolute: the tools run from the repository root, this script from anywhere.
+    args.work_dir = osp.abspath(args.work_dir or osp.join(
+        'work_dirs', f'compare_{args.suite}' + ('_toy' if args.toy else '')))
     return args, published
 
 
 def main(argv=None):
     args, published = parse_args(argv)
     if args.toy and not args.collect:
-        data = os.environ.get('MMBACKBONES_TOY_DATA') or 'data'
+        # The toy runs read MMBACKBONES_TOY_DATA, else data/ of the repository root (their
+        # cwd); handed on as an absolute path, so both mean the same folder.
+        data = os.environ.get('MMBACKBONES_TOY_DATA')
+        data = osp.abspath(data) if data else osp.join(ROOT, 'data')
+        os.environ['MMBACKBONES_TOY_DATA'] = data
         if not all(osp.isdir(osp.join(data, d)) for d in ('toy_coco', 'toy_ade')):
             subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'make_toy_data.py'),
                             '--out', data], check=True)
     if not args.collect:
         for i, name in enumerate(args.configs):
             print(f'[compare] {i + 1}/{len(args.configs)} {name}', flush=True)
-            record = run_config(name, args.work_dir, args.toy, args.cfg_options)
+            record = run_config(name, args.work_dir, args.toy, args.cfg_options, args.overwrite)
             if record.get('train_rc') or record.get('test_rc'):
                 print(f'[compare] {name} failed: see {osp.join(args.work_dir, name)}/'
                       f'{"train" if record.get("train_rc") else "test"}.out', flush=True)

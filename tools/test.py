@@ -4,8 +4,12 @@
     python tools/test.py CONFIG CHECKPOINT --show-dir work_dirs/vis   # PNG/JPG visualisations
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
-The metrics are printed and written to ``<work dir>/test_metrics.json`` (replaced atomically,
-and only after a successful evaluation). A checkpoint that does not fit the config's model is
+Everything the evaluation writes (the config it ran, its log, the metrics) goes to its own folder:
+``<the training's work dir>/test/`` (``work_dirs/swin_maskrcnn/test/``), or ``--work-dir``; a
+``--work-dir`` that holds a training run gets the ``test/`` sub-folder too, so the training
+run's saved config, logs and ``last_checkpoint`` are never touched. The metrics are printed and
+written to ``test_metrics.json`` there (replaced atomically, and only after a successful
+evaluation). An empty or truncated checkpoint, or one that does not fit the config's model, is
 refused before anything is evaluated.
 """
 import argparse
@@ -20,6 +24,8 @@ from mmbackbones.cli.launch import (UsageError, adapt_to_machine,  # noqa: E402
                                        install_hooks, load_config, register_scope, run_main,
                                        write_json_atomically)
 from mmbackbones.channels import check_channels  # noqa: E402
+from mmbackbones.cli.workdir import (LOCK_NAME, checkpoint_problem,  # noqa: E402
+                                        ensure_writable, previous_run_files)
 
 
 def parse_args(argv=None):
@@ -50,6 +56,21 @@ def enable_visualisation(cfg, scope, show_dir):
     return osp.join(show_dir, 'vis_data', 'vis_image')
 
 
+def evaluation_work_dir(args, cfg):
+    """The folder this evaluation writes into: ``--work-dir``, or ``<training work dir>/test``;
+    a folder that holds a training run gets its ``test/`` sub-folder instead of being written
+    over."""
+    if not args.work_dir:
+        training = cfg.get('work_dir') or default_work_dir(args.config, toy=args.toy)
+        return osp.join(training, 'test')
+    if previous_run_files(args.work_dir) or osp.exists(osp.join(args.work_dir, LOCK_NAME)):
+        work_dir = osp.join(args.work_dir, 'test')
+        print(f'[mmbackbones] {args.work_dir} holds a training run; this evaluation writes into '
+              f'{work_dir}', file=sys.stderr)
+        return work_dir
+    return args.work_dir
+
+
 def _plain(value):
     try:
         return float(value)
@@ -61,12 +82,14 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise UsageError(f'checkpoint not found: {args.checkpoint}')
+    problem = checkpoint_problem(args.checkpoint)
+    if problem:
+        raise UsageError(f'checkpoint {args.checkpoint} is {problem}. Evaluate a complete '
+                         'checkpoint (a training run\'s last_checkpoint file names its latest)')
     cfg = load_config(args.config, args.cfg_options, toy=args.toy)
     cfg.launcher = args.launcher
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config, toy=args.toy)
+    cfg.work_dir = evaluation_work_dir(args, cfg)
+    ensure_writable(cfg.work_dir)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     scope = register_scope(cfg)

@@ -8,6 +8,7 @@ and is usable (:mod:`mmbackbones.cli.datacheck`).
 """
 import argparse
 import ast
+import copy
 import difflib
 import glob
 import json
@@ -19,15 +20,14 @@ import traceback
 
 from mmengine.config import Config, ConfigDict, DictAction
 
-from .datacheck import BadDataError, check_coco_annotation, scan_image_dir, scan_images
-from .workdir import ResumeError, WorkDirBusyError
+from mmbackbones.errors import UsageError  # noqa: F401  (the tools import it from here)
+
+from .datacheck import (BadDataError, check_coco_annotation, check_coco_classes,
+                        check_seg_labels, scan_image_dir, scan_images)
+from .workdir import ResumeError, WorkDirBusyError, WorkDirNotWritableError, WorkDirTakenError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCOPES = ('mmdet', 'mmseg')
-
-
-class UsageError(Exception):
-    """Bad input from the command line or the config; the tools print it and exit 2."""
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -67,6 +67,8 @@ def add_common_args(parser: argparse.ArgumentParser):
     parser.add_argument('--toy', action='store_true',
                         help='the CPU-sized run of CONFIG on the synthetic data of '
                         'tools/make_toy_data.py (mmbackbones.toy.derive_toy_config)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error instead of its one-line message')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
 
@@ -97,6 +99,7 @@ def load_config(path, cfg_options=None, toy=False):
         raise UsageError(_config_error(path, err)) from None
     if toy:
         from mmbackbones.toy import derive_toy_config
+        _check_as_real_run(cfg, cfg_options, path)
         cfg = derive_toy_config(cfg)
     if cfg_options:
         replaced = [k[:-len('._delete_')] for k in cfg_options if k.endswith('._delete_')]
@@ -109,6 +112,24 @@ def load_config(path, cfg_options=None, toy=False):
             raise UsageError(f'--cfg-options cannot be merged into {path}: {str(err).rstrip(".")}. To replace a '
                              'whole entry, add KEY._delete_=True') from err
     return cfg
+
+
+def _check_as_real_run(cfg, cfg_options, path):
+    """``--toy`` changes the backbone for the CPU (no pretrained weights, nothing frozen, BN in
+    train mode); first build it as the real run would, with the config's own ``frozen_stages``,
+    ``out_indices`` and the rest, so that a config broken for real does not pass its toy run."""
+    from mmbackbones.channels import check_channels
+    real = copy.deepcopy(cfg)
+    if cfg_options:
+        try:
+            real.merge_from_dict(cfg_options)
+        except Exception:  # options that only fit the toy run: they are merged (and checked) there
+            real = copy.deepcopy(cfg)
+    try:
+        check_channels(real)
+    except UsageError as err:
+        raise UsageError(f'{path}, built as its real run (before --toy adapts it to the CPU): '
+                         f'{err}') from None
 
 
 def _base_files(path):
@@ -368,6 +389,32 @@ def _dataset_class(type_name, scope):
         return None
 
 
+def _classes(dataset, cls):
+    """The class names a dataset config trains on: its ``metainfo`` or its class's."""
+    metainfo = dataset.get('metainfo') or {}
+    classes = metainfo.get('classes') if isinstance(metainfo, dict) else None
+    if classes is None:
+        classes = (getattr(cls, 'METAINFO', None) or {}).get('classes') or ()
+    return tuple(classes) if isinstance(classes, (list, tuple)) else (classes, )
+
+
+def _check_seg_pairs(dataset, cls, root, prefix, key):
+    """Image folder without a split file: each image needs its label file (mmseg pairs them by
+    name and only fails in the data loader, mid-run)."""
+    if dataset.get('ann_file'):
+        return
+    img_dir = _join(root, prefix.get('img_path', ''))
+    seg_dir = _join(root, prefix.get('seg_map_path', ''))
+    if not prefix.get('seg_map_path') or _is_remote(img_dir) or _is_remote(seg_dir) \
+            or not osp.isdir(img_dir):
+        return
+    import inspect
+    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()}
+    img_suffix = dataset.get('img_suffix', defaults.get('img_suffix', '.jpg'))
+    seg_suffix = dataset.get('seg_map_suffix', defaults.get('seg_map_suffix', '.png'))
+    check_seg_labels(img_dir, seg_dir, img_suffix, seg_suffix, key)
+
+
 def _check_contents(cfg, loaders):
     """Annotation files that parse and have what the dataset reads; images that exist, are not
     empty and start like an image. Raises :class:`BadDataError` naming the file."""
@@ -392,6 +439,7 @@ def _check_contents(cfg, loaders):
                     continue
                 data = check_coco_annotation(ann_file, key, need_annotations=loader != 'test',
                                              cache=cache)
+                check_coco_classes(data, ann_file, key, _classes(dataset, cls), key)
                 img_dir = _join(root, prefix.get('img', ''))
                 if (ann_file, img_dir) in scanned or _is_remote(img_dir):
                     continue
@@ -401,6 +449,7 @@ def _check_contents(cfg, loaders):
                 scan_images(paths, f'{key}: images listed in {ann_file}')
                 count = len(paths)
             elif seg_cls and cls and issubclass(cls, seg_cls):
+                _check_seg_pairs(dataset, cls, root, prefix, key)
                 count = 0
                 for name in ('img_path', 'seg_map_path'):
                     folder = _join(root, prefix.get(name, ''))
@@ -453,20 +502,33 @@ def write_json_atomically(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2))
 
 
+def _expected_errors():
+    """Exception types that stand for a mistake in the input (printed as one line)."""
+    expected = (DataNotFoundError, BadDataError, WorkDirBusyError, ResumeError, WorkDirTakenError,
+                WorkDirNotWritableError)
+    if 'mmbackbones.weights' in sys.modules:  # checkpoint problems (imports torch)
+        from mmbackbones.weights import (HubOfflineError, NotACheckpointError,
+                                         PretrainedMismatchError, UnsafeCheckpointError)
+        from mmbackbones.weights.offline import WeightsOfflineError
+        expected += (PretrainedMismatchError, NotACheckpointError, UnsafeCheckpointError,
+                     HubOfflineError, WeightsOfflineError)
+    return expected
+
+
 def run_main(main):
-    """Run a tool's ``main`` and turn expected failures into short messages: exit 2 for usage
-    errors, 1 for data, checkpoint, busy-work-dir and resume problems."""
+    """Run a tool's ``main`` and turn expected failures into one ``error:`` line: exit 2 for
+    usage errors, 1 for data, checkpoint, work-dir and resume problems. ``--debug`` among the
+    arguments shows the traceback instead."""
+    debug = '--debug' in sys.argv[1:]
     try:
         return main()
     except UsageError as err:
+        if debug:
+            raise
         print(f'error: {err}', file=sys.stderr)
         return 2
     except Exception as err:
-        expected = (DataNotFoundError, BadDataError, WorkDirBusyError, ResumeError)
-        if 'mmbackbones.weights' in sys.modules:  # checkpoint mismatches (imports torch)
-            from mmbackbones.weights.convert import PretrainedMismatchError
-            expected += (PretrainedMismatchError, )
-        if not isinstance(err, expected):
+        if debug or not isinstance(err, _expected_errors()):
             raise
         print(f'error: {err}', file=sys.stderr)
         return 1

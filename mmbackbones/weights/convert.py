@@ -16,6 +16,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 
 from .checkpoint import safe_load
+from .offline import offline_error
 
 __all__ = ['register_converter', 'converters_for', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
            'PretrainedMismatchError', 'HubOfflineError', 'SOURCES']
@@ -218,7 +219,10 @@ def load_from_http_safe(url: str, map_location='cpu'):
     def download():
         if not os.path.exists(cached):
             os.makedirs(cache_dir, exist_ok=True)
-            download_url_to_file(url, cached, progress=False)
+            try:
+                download_url_to_file(url, cached, progress=False)
+            except OSError as err:  # URLError: no network; say how to do without it
+                raise offline_error(url, cached, err) from err
 
     rank, world_size = get_dist_info()
     if rank == 0:
@@ -325,7 +329,22 @@ def load_pretrained(model, checkpoint: str, source: Optional[str] = None, logger
     state_dict = unwrap_state_dict(raw)
     source = source or scheme_source or detect_source(state_dict, model)
     converted = convert(state_dict, None, source, model=model)
+    missing, unexpected, matched = check_fits(converted, model, checkpoint, source)
+    model.load_state_dict(converted, strict=False)
+    print_log(f'loaded {checkpoint} ({source} layout): {matched}/{len(missing) + matched} tensors',
+              logger=logger)
+    if missing:
+        print_log(f'missing keys (kept at their initial values): {missing}', logger=logger,
+                  level=30)
+    if unexpected:
+        print_log(f'unexpected keys (ignored): {unexpected}', logger=logger, level=30)
+    return dict(source=source, missing=missing, unexpected=unexpected)
 
+
+def check_fits(converted, model, checkpoint: str, source: str):
+    """The rule every load of converted weights follows: raise :class:`PretrainedMismatchError`
+    when a tensor has another shape than the model's or when the weights fill less than
+    ``MIN_MATCHED_FRACTION`` of the model's tensors. Returns ``(missing, unexpected, matched)``."""
     own = model.state_dict()
     bad_shapes = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
                   for k, v in converted.items() if k in own and v.shape != own[k].shape]
@@ -341,14 +360,7 @@ def load_pretrained(model, checkpoint: str, source: Optional[str] = None, logger
             f'{checkpoint} ({source} layout) matched only {matched}/{len(own)} tensors of '
             f'{type(model).__name__}; missing e.g. {missing[:8]}. Refusing to train from an '
             'almost random initialisation; check the variant and the checkpoint.')
-    model.load_state_dict(converted, strict=False)
-    print_log(f'loaded {checkpoint} ({source} layout): {matched}/{len(own)} tensors', logger=logger)
-    if missing:
-        print_log(f'missing keys (kept at their initial values): {missing}', logger=logger,
-                  level=30)
-    if unexpected:
-        print_log(f'unexpected keys (ignored): {unexpected}', logger=logger, level=30)
-    return dict(source=source, missing=missing, unexpected=unexpected)
+    return missing, unexpected, matched
 
 
 def rename_keys(state_dict, rules):
