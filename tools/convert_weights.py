@@ -1,10 +1,14 @@
 """Convert a foreign backbone checkpoint to mmbackbones' layout.
 
     python tools/convert_weights.py SRC.pth DST.pth --variant swin_tiny_patch4_window7_224 [--source timm]
+    python tools/convert_weights.py SRC.pth DST.safetensors --variant resnet50   # for sharing
 
 SRC may be a timm, torchvision, official or mmdet/mmseg checkpoint (a whole detector's too: its
 `backbone.` part is taken). The layout is detected unless --source names it. The result is
-checked against the variant's backbone before it is written: every tensor must fit.
+checked against the variant's backbone before it is written: every tensor must fit. SRC is read
+as pretrained weights (a mapping of names to tensors, also inside the usual wrappers), torch or
+safetensors. DST is a torch checkpoint, or a safetensors file (--format safetensors, the default
+for a .safetensors name), which holds tensors only and is the format to share weights in.
 """
 import argparse
 import os
@@ -22,6 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--variant', required=True, help='zoo variant (mmbackbones.list_variants())')
     parser.add_argument('--source', choices=SOURCES, default=None,
                         help='layout of SRC; detected when omitted')
+    parser.add_argument('--format', choices=('torch', 'safetensors'), default=None,
+                        help='format of DST; safetensors for a .safetensors name, else torch')
     return parser.parse_args(argv)
 
 
@@ -34,7 +40,7 @@ def main(argv=None):
         sys.exit(f'convert_weights: {args.src} does not exist')
     model = mmbackbones.build_backbone(args.variant)  # default out_indices: every level
     try:
-        state = unwrap_state_dict(safe_load(args.src))
+        state = unwrap_state_dict(safe_load(args.src, form='weights'))
     except (NotACheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'convert_weights: {err}')
     source = args.source or detect_source(state, model)
@@ -43,9 +49,15 @@ def main(argv=None):
     if unexpected:
         sys.exit(f'convert_weights: {len(unexpected)} converted keys have no place in '
                  f'{args.variant}: {unexpected[:8]}')
-    torch.save({'state_dict': converted,
-                'meta': dict(variant=args.variant, source=source, converted_from=os.path.abspath(args.src))},
-               args.dst)
+    meta = dict(variant=args.variant, source=source, converted_from=os.path.abspath(args.src))
+    fmt = args.format or ('safetensors' if args.dst.endswith('.safetensors') else 'torch')
+    if fmt == 'safetensors':
+        from safetensors.torch import save_file
+        # safetensors stores each tensor on its own: no views sharing memory
+        save_file({k: v.detach().clone().contiguous() for k, v in converted.items()}, args.dst,
+                  metadata=meta)
+    else:
+        torch.save({'state_dict': converted, 'meta': meta}, args.dst)
     print(f'{args.src} ({source} layout) -> {args.dst}: {len(converted)} tensors; '
           f'left at their initial values: {missing or "none"}')
     return 0
