@@ -508,3 +508,67 @@ def test_real_checkpoints_of_every_protocol_and_format_load(tmp_path):
             weights = safe_load(str(path), form='weights')
             assert list(weights) == list(checkpoint['state_dict'])
             assert all(torch.equal(weights[k], v) for k, v in checkpoint['state_dict'].items())
+
+
+# ---------------------------------------------------------------------------- safetensors
+
+
+def test_safetensors_files_load_everywhere_detected_by_content(tmp_path):
+    """A safetensors file loads through safe_load (both forms) and a Pretrained init, also
+    under a .pth name; a header that points past the file is refused."""
+    from safetensors.torch import save_file
+
+    import mmbackbones
+    from mmbackbones.weights import NotACheckpointError, safe_load
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in mmbackbones.build_backbone('resnet18').state_dict().items()}
+    for name in ('resnet18.safetensors', 'resnet18.pth'):
+        path = tmp_path / name
+        save_file(state, str(path))
+        for form in ('checkpoint', 'weights'):
+            loaded = safe_load(str(path), form=form)
+            assert set(loaded) == set(state)
+            assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    model = mmbackbones.build_backbone('resnet18', init_cfg=dict(type='Pretrained',
+                                                                 checkpoint=str(path)))
+    model.init_weights()  # the .pth name: detected by content
+    assert torch.equal(model.layer4[1].conv2.weight, state['layer4.1.conv2.weight'])
+    header = b'{"w":{"dtype":"F32","shape":[1000000],"data_offsets":[0,4000000]}}'
+    bad = tmp_path / 'bad.safetensors'
+    bad.write_bytes(len(header).to_bytes(8, 'little') + header + b'\x00' * 4)
+    with pytest.raises(NotACheckpointError, match='bad.safetensors'):
+        safe_load(str(bad))
+
+
+def _convert_to_safetensors(tmp_path, run):
+    import torchvision
+    from safetensors import safe_open
+
+    from mmbackbones.weights import safe_load
+    ref = torchvision.models.resnet18(weights=None)
+    src = tmp_path / 'tv.pth'
+    torch.save(ref.state_dict(), src)
+    for dst, extra in ((tmp_path / 'ours.bin', ['--format', 'safetensors']),
+                       (tmp_path / 'ours.safetensors', [])):
+        run([str(src), str(dst), '--variant', 'resnet18'] + extra)
+        with safe_open(str(dst), 'pt') as f:
+            # torchvision's and timm's ResNet keys are the same; either layout converts them
+            assert f.metadata()['variant'] == 'resnet18'
+            assert f.metadata()['source'] in ('timm', 'torchvision')
+        converted = safe_load(str(dst), form='weights')
+        assert torch.equal(converted['layer1.0.conv1.weight'], ref.layer1[0].conv1.weight)
+
+
+def test_convert_weights_writes_safetensors(tmp_path):
+    import runpy
+    main = runpy.run_path(str(REPO / 'tools' / 'convert_weights.py'))['main']
+    _convert_to_safetensors(tmp_path, lambda argv: main(argv))
+
+
+@pytest.mark.slow
+def test_convert_weights_cli_writes_safetensors(tmp_path):
+    def run(argv):
+        proc = _tool([str(REPO / 'tools' / 'convert_weights.py')] + argv, tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    _convert_to_safetensors(tmp_path, run)
