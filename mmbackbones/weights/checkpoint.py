@@ -1124,6 +1124,11 @@ def _load_stream(stream, name, form, map_location):
                                     f'refused to load {name}: {message}') from None
     stream.seek(0)
     module = _pickle_module(form, name, storages, scanned)
+    if os.getenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').lower() in ('1', 'y', 'yes', 'true'):
+        raise UnsafeCheckpointError(
+            f'refused to load {name}: TORCH_FORCE_WEIGHTS_ONLY_LOAD is set, which makes torch '
+            'refuse every unpickler but its own; mmbackbones\' is stricter '
+            '(docs/safe_loading.md). Unset the variable to load checkpoints through mmbackbones.')
     try:
         # weights_only=False only because torch's weights-only unpickler cannot take our own
         # (protocols 3-5, our table instead of the process-wide one): _Unpickler is restricted.
