@@ -106,25 +106,62 @@ def test_pretrained_detects_and_converts_foreign_layouts(tmp_path):
         assert torch.equal(qkv, expected), source
 
 
-def test_timm_scheme_offline_through_pretrained_cfg_overlay(tmp_path, monkeypatch):
-    """timm://<model> goes through timm's own pretrained loading; point it at a local file."""
+def _hf_cache_file(cache, repo_id, filename):
+    """Where huggingface_hub keeps ``filename`` of ``repo_id`` (main branch) in ``cache``."""
+    commit = '0123456789abcdef0123456789abcdef01234567'
+    repo = cache / f'models--{repo_id.replace("/", "--")}'
+    (repo / 'snapshots' / commit).mkdir(parents=True)
+    (repo / 'refs').mkdir()
+    (repo / 'refs' / 'main').write_text(commit)
+    return repo / 'snapshots' / commit / filename
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+    cache = tmp_path / 'hf_cache'
+    monkeypatch.setattr(hf_constants, 'HF_HUB_CACHE', str(cache))
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')  # no network probe; cached weights still load
+    return cache
+
+
+def _no_timm_loading(monkeypatch):
+    import timm.models._builder as builder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("timm's own weight loading must not be used")
+
+    for name in ('load_state_dict_from_hf', 'load_state_dict_from_url', 'load_state_dict'):
+        monkeypatch.setattr(builder, name, refuse)
+
+
+def test_timm_scheme_reads_the_cached_file_with_the_safe_loader(hf_cache, monkeypatch):
+    """timm://<model> finds timm's weights file (here in the Hugging Face cache, safetensors
+    first) and reads it with safe_load; timm only applies its checkpoint filter."""
     import timm
-    ref = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False, num_classes=0)
-    path = tmp_path / 'timm_swin_t.pth'
-    torch.save(ref.state_dict(), path)
-    real_create = timm.create_model
-
-    def create_from_local_file(name, pretrained=False, **kwargs):
-        kwargs.setdefault('pretrained_cfg_overlay', dict(file=str(path), num_classes=0))
-        return real_create(name, pretrained=pretrained, num_classes=0, **kwargs)
-
-    monkeypatch.setattr(timm, 'create_model', create_from_local_file)
-    monkeypatch.setenv('HF_HUB_OFFLINE', '1')  # no network probe; local/cached weights still load
+    from safetensors.torch import save_file
+    ref = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False)
+    path = _hf_cache_file(hf_cache, 'timm/swin_tiny_patch4_window7_224.ms_in1k',
+                          'model.safetensors')
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
+    _no_timm_loading(monkeypatch)
     model = mmbackbones.build_backbone(
         'swin_tiny_patch4_window7_224',
         init_cfg=dict(type='Pretrained', checkpoint='timm://swin_tiny_patch4_window7_224'))
     model.init_weights()
     assert torch.equal(model.patch_embed.proj.weight, ref.patch_embed.proj.weight)
+
+
+def test_timm_scheme_refuses_a_planted_cache_file(hf_cache, monkeypatch, tmp_path):
+    marker = tmp_path / 'pwned'
+    path = _hf_cache_file(hf_cache, 'timm/resnet18.a1_in1k', 'pytorch_model.bin')
+    _torch_file(payload_builtins_dict(marker), path)
+    _no_timm_loading(monkeypatch)
+    model = mmbackbones.build_backbone(
+        'resnet18', init_cfg=dict(type='Pretrained', checkpoint='timm://resnet18'))
+    with pytest.raises(UnsafeCheckpointError, match='pytorch_model.bin'):
+        model.init_weights()
+    assert not marker.exists()
 
 
 def test_torchvision_scheme_offline(tmp_path, monkeypatch):

@@ -182,17 +182,54 @@ def _hub_offline_mode():
         constants.HF_HUB_OFFLINE = before
 
 
+def _timm_weights_file(name: str, offline: bool) -> str:
+    """The file timm keeps the pretrained weights of ``name`` in, as timm finds it (its
+    pretrained config: a local file, the Hugging Face hub with safetensors first, or a URL in
+    torch hub's cache), downloading it unless ``offline``."""
+    from timm.models import get_pretrained_cfg
+    cfg = get_pretrained_cfg(name)
+    if cfg is None:
+        raise ValueError(f'timm://{name}: timm has no pretrained weights for {name!r}')
+    if cfg.file:
+        return cfg.file
+    tried = []
+    if cfg.hf_hub_id:
+        from huggingface_hub import hf_hub_download
+        repo, _, revision = cfg.hf_hub_id.partition('@')
+        for filename in ([cfg.hf_hub_filename] if cfg.hf_hub_filename else
+                         ['model.safetensors', 'pytorch_model.bin']):
+            try:
+                return hf_hub_download(repo, filename, revision=revision or None,
+                                       local_files_only=offline)
+            except Exception as err:  # not cached, not in the repository, unreachable
+                tried.append(f'{repo}/{filename} ({type(err).__name__})')
+    if cfg.url:
+        from torch.hub import download_url_to_file
+        cached = _hub_cache_path(cfg.url)
+        if not os.path.isfile(cached) and not offline:
+            os.makedirs(os.path.dirname(cached), exist_ok=True)
+            download_url_to_file(cfg.url, cached, hash_prefix=_hash_prefix(cached),
+                                 progress=False)
+        if os.path.isfile(cached):
+            return cached
+        tried.append(cached)
+    raise FileNotFoundError(f'no weights file for timm://{name}: tried {", ".join(tried)}')
+
+
 def _timm_state_dict(name: str):
+    """``timm://<model>[.<tag>]``: timm's weights file, read by :func:`safe_load` (never by
+    timm's own loading), then given to timm as a state dict so that its checkpoint filter
+    (older layouts, position tables) applies; returns the model's state dict."""
     import timm  # only for users who ask for it; `import mmbackbones` never imports timm
     if not timm.is_model(name):  # before the offline handling below, which would hide it
         raise ValueError(f'timm://{name}: timm has no model {name!r} (see timm.list_models())')
     reason = _hub_offline_reason()
-    if reason is None:
-        return timm.create_model(name, pretrained=True).state_dict()
     try:
-        with _hub_offline_mode():  # weights downloaded earlier still load from the cache
-            return timm.create_model(name, pretrained=True).state_dict()
+        with _hub_offline_mode() if reason else contextlib.nullcontext():
+            path = _timm_weights_file(name, offline=reason is not None)
     except Exception as err:
+        if reason is None:
+            raise
         detail = str(err).splitlines()[0] if str(err) else ''
         raise HubOfflineError(
             f'timm://{name}: the Hugging Face hub is offline ({reason}) and the weights are not '
@@ -201,6 +238,14 @@ def _timm_state_dict(name: str):
             f'"{name}", pretrained=True).state_dict(), "{name}.pth")`, copy the file here and set '
             f'init_cfg=dict(type="Pretrained", checkpoint="/path/to/{name}.pth") (the timm layout '
             'is detected).') from err
+    prefix = _hash_prefix(path) if os.path.dirname(path) == os.path.dirname(
+        _hub_cache_path('http://x/x')) else None
+    if prefix:  # a torch hub download: its name carries its hash
+        _verify_hash(path, prefix)
+    weights = safe_load(path, map_location='cpu', form='weights')
+    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(
+        state_dict=weights, source='', file=None, url=None, hf_hub_id=None))
+    return model.state_dict()
 
 
 SUPPORTED_SCHEMES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://', 'mmcls://',
