@@ -282,7 +282,10 @@ def gap_protocol_1():
 
 def gap_torchscript(path):
     """A TorchScript archive: torch.load hands it to torch.jit.load."""
-    torch.jit.save(torch.jit.script(torch.nn.Linear(1, 1)), str(path))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)  # torch.jit is deprecated, still loads
+        torch.jit.save(torch.jit.script(torch.nn.Linear(1, 1)), str(path))
     return path
 
 
@@ -540,7 +543,7 @@ def test_safetensors_files_load_everywhere_detected_by_content(tmp_path):
         safe_load(str(bad))
 
 
-def _convert_to_safetensors(tmp_path, run):
+def _convert_to_safetensors(tmp_path, run, by_extension=True):
     import torchvision
     from safetensors import safe_open
 
@@ -548,8 +551,10 @@ def _convert_to_safetensors(tmp_path, run):
     ref = torchvision.models.resnet18(weights=None)
     src = tmp_path / 'tv.pth'
     torch.save(ref.state_dict(), src)
-    for dst, extra in ((tmp_path / 'ours.bin', ['--format', 'safetensors']),
-                       (tmp_path / 'ours.safetensors', [])):
+    targets = [(tmp_path / 'ours.bin', ['--format', 'safetensors'])]
+    if by_extension:
+        targets.append((tmp_path / 'ours.safetensors', []))
+    for dst, extra in targets:
         run([str(src), str(dst), '--variant', 'resnet18'] + extra)
         with safe_open(str(dst), 'pt') as f:
             # torchvision's and timm's ResNet keys are the same; either layout converts them
@@ -562,7 +567,7 @@ def _convert_to_safetensors(tmp_path, run):
 def test_convert_weights_writes_safetensors(tmp_path):
     import runpy
     main = runpy.run_path(str(REPO / 'tools' / 'convert_weights.py'))['main']
-    _convert_to_safetensors(tmp_path, lambda argv: main(argv))
+    _convert_to_safetensors(tmp_path, lambda argv: main(argv), by_extension=False)
 
 
 @pytest.mark.slow
@@ -572,3 +577,31 @@ def test_convert_weights_cli_writes_safetensors(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
 
     _convert_to_safetensors(tmp_path, run)
+
+
+# ---------------------------------------------------------- tools/test.py and --resume (slow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('payload', ['read_file_frame_summary', 'dos_hash_bomb_key',
+                                     'memory_array_interface_pointer', 'state_device_mesh'])
+def test_test_and_resume_clis_refuse(payload, payload_files, tmp_path):
+    """tools/test.py CHECKPOINT and tools/train.py --resume CHECKPOINT on a toy config: the
+    checkpoint is refused, naming it, and nothing is evaluated or trained."""
+    from .test_train_tools import DET_TOY, det_options, run_tool
+    toy = tmp_path / 'toy'
+    proc = run_tool([sys.executable, 'tools/make_toy_data.py', '--out', str(toy), '--coco-train',
+                     '2', '--coco-val', '2', '--ade-train', '2', '--ade-val', '2'])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    path = payload_files[payload]
+    for tool, args in (('tools/test.py', [path]), ('tools/train.py', ['--resume', path])):
+        work_dir = tmp_path / tool.split('/')[1]
+        proc = run_tool([sys.executable, tool, DET_TOY] + args + [
+            '--work-dir', str(work_dir), '--cfg-options'] + det_options(str(toy)),
+            env=dict(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT='29431'))
+        output = proc.stdout + proc.stderr
+        assert proc.returncode not in (0, ) and proc.returncode > 0, output[-3000:]
+        assert 'refused to load' in output and path in output, output[-3000:]
+        assert SECRET not in output
+        assert not (work_dir / 'test_metrics.json').exists()
+        assert not list(work_dir.glob('epoch_*.pth'))
