@@ -10,8 +10,8 @@ load must end in a clear refusal: no signal, no timeout, peak memory growth unde
 content of a file the payload points at anywhere in the output, and no process state changed
 (HistoryBuffer's statistics table, torch.distributed, torch's allow-list, builtins, mmengine's
 loader table). The default run loads every payload through ``safe_load``, the ``Pretrained``
-init and one further entry point each, and the command-line tools once; the full matrix is
-marked slow.
+init and one further entry point each, (tests/test_checkpoint_safety.py runs tools/convert_weights.py
+on a crafted file); the full matrix and the command-line tools on each class are marked slow.
 """
 import json
 import os
@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import pytest
 import torch
 
 from .test_checkpoint_safety import (BUILD, EMPTY_DICT, EMPTY_TUPLE, GET, HB, INT1, MARK,
-                                     NEWFALSE, NEWOBJ, NEWTRUE, NONE, PROTO, PUT, REDUCE,
+                                     NEWFALSE, NEWOBJ, NONE, PROTO, PUT, REDUCE,
                                      SETITEM, STOP, TUPLE, TUPLE1, TUPLE2, TUPLE3, G, S,
                                      _np_bytes, _np_dtype, _torch_file, payload_builtins_dict,
                                      payload_defaultdict_factory, payload_forged_dtype_allocation,
@@ -406,6 +405,9 @@ def test_every_payload_is_refused(payload_files, tmp_path):
         found = _matrix(payload_files, [name], ['safe_load', extra])
         jobs += found[0]
         labels += found[1]
+    # the tool once carried a file's content into the file it wrote
+    jobs.append(('convert_tool', payload_files['read_file_frame_summary']))
+    labels.append('read_file_frame_summary')
     assert {entry for entry, _ in jobs} == set(ENTRIES)
     _assert_refused(jobs, _run_child(jobs, tmp_path), labels)
     assert not (tmp_path / 'converted.pth').exists()
@@ -465,6 +467,7 @@ def _cli_convert(path, tmp_path):
     assert SECRET not in proc.stdout + proc.stderr and not out.exists()
 
 
+@pytest.mark.slow
 def test_convert_weights_cli_refuses_file_reading(payload_files, tmp_path):
     _cli_convert(payload_files['read_file_frame_summary'], tmp_path)
 

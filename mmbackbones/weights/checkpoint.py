@@ -113,14 +113,8 @@ class _V:
         return f'<{self.kind}>'
 
 
-_MARK = _V('mark')
-_SCALARS = ('none', 'bool', 'int', 'float', 'str', 'bytes')
 _DICT_KINDS = ('dict', 'odict', 'counter', 'ddict')
 _KEY_KINDS = ('none', 'bool', 'int', 'str', 'bytes')
-
-
-def _is_int(v):
-    return v.kind in ('int', 'bool')
 
 
 def _int_tuple(v, size=None):
@@ -136,8 +130,10 @@ def _args(v, *kinds):
 
 
 def _call_error(name, args):
-    return (f'the pickle calls {name}({", ".join(a.describe() for a in args.lit)}) '
-            if args.kind == 'tuple' else f'the pickle calls {name} with {args.describe()} ')
+    if args.kind != 'tuple':
+        return f'the pickle calls {name} with {args.describe()} '
+    shown = ', '.join(a.describe() for a in args.lit[:8]) + (', ...' if len(args.lit) > 8 else '')
+    return f'the pickle calls {name}({shown}) '
 
 
 def _rule_ordered_dict(args):
@@ -261,9 +257,12 @@ for _name in _STORAGE_TYPES:
     _RULES[_name] = (None, None, 'storagetype')
 
 
+# protocol 2 spells builtins as __builtin__; torch renamed torch.tensor to torch._tensor
+_RENAMED_MODULES = {'__builtin__': 'builtins', 'torch.tensor': 'torch._tensor'}
+
+
 def _normalise(module, name):
-    # protocol 2 spells builtins as __builtin__; torch renamed torch.tensor to torch._tensor
-    return f'{ {"__builtin__": "builtins", "torch.tensor": "torch._tensor"}.get(module, module)}.{name}'
+    return f'{_RENAMED_MODULES.get(module, module)}.{name}'
 
 
 def _check_build(inst, state):
@@ -317,8 +316,7 @@ def _check_build(inst, state):
 class _Scan:
     """The abstract interpreter; ``run(stream)`` raises UnsafeCheckpointError or returns."""
 
-    def __init__(self, name, form, storages):
-        self.name, self.form = name, form
+    def __init__(self, storages):
         # zip: {key: bytes in the archive}; legacy: [bytes left in the file]; None: no storages
         self.storages = storages
         self.declared = {}
@@ -499,7 +497,10 @@ class _Scan:
                 stack.append(_V(_RULES[full][2], full))
             elif op in ('REDUCE', 'NEWOBJ'):
                 args = stack.pop()
-                stack[-1] = _V(self.call(op, stack[-1], args), [], args.nodes, args.depth)
+                func = stack[-1]
+                stack[-1] = _V(self.call(op, func, args), [], args.nodes, args.depth)
+                # numpy's protocol-5 arrays come complete: no BUILD may follow
+                stack[-1].built = func.lit.endswith('._frombuffer')
             elif op == 'BUILD':
                 state = stack.pop()
                 _check_build(stack[-1], state)
@@ -516,9 +517,9 @@ class _Scan:
                     'strings and machine-size integers')
 
 
-def _scan(stream, name, form, storages=None):
+def _scan(stream, name, storages=None):
     try:
-        return _Scan(name, form, storages).run(stream)
+        return _Scan(storages).run(stream)
     except UnsafeCheckpointError as err:
         raise UnsafeCheckpointError(f'refused to load {name}: {err}') from None
     except (ValueError, EOFError, IndexError, KeyError) as err:  # genops on a malformed pickle
@@ -589,9 +590,11 @@ class CheckpointArray(np.ndarray):
     def __setstate__(self, state):
         if type(state) is not tuple or len(state) != 5 or not isinstance(state[2], np.dtype) \
                 or type(state[4]) is not bytes or getattr(self, '_mmb_filled', False):
-            raise UnsafeCheckpointError('the pickle sets a numpy array from a malformed state')
+            raise UnsafeCheckpointError('the pickle sets a numpy array twice or from a '
+                                        'malformed state')
         _check_dtype(state[2])
         super().__setstate__(state)
+        self._mmb_filled = True
 
     def __reduce_ex__(self, protocol):
         return self.view(np.ndarray).__reduce_ex__(protocol)
@@ -707,8 +710,9 @@ def _globals(form):
 
 
 def _rebuild_tensor(storage, offset, size, stride, requires_grad, hooks, metadata=None):
-    if type(storage) is not torch.storage.TypedStorage or type(hooks) is not \
-            collections.OrderedDict or hooks or (metadata is not None and type(metadata) is not dict):
+    if type(storage) is not torch.storage.TypedStorage \
+            or type(hooks) is not collections.OrderedDict or hooks \
+            or (metadata is not None and type(metadata) is not dict):
         raise UnsafeCheckpointError('the pickle rebuilds a tensor from a malformed state (torch.'
                                     'save never writes backward hooks)')
     args = (storage, offset, size, stride, requires_grad, collections.OrderedDict())
@@ -747,7 +751,7 @@ class _Unpickler(pickle.Unpickler):
         getvalue = getattr(self._file, 'getvalue', None)
         if not (start == 0 and self.scanned is not None and getvalue is not None
                 and hashlib.sha256(getvalue()).digest() == self.scanned):
-            _scan(self._file, self.file_name, self.form, self.storages)
+            _scan(self._file, self.file_name, self.storages)
             self._file.seek(start)
         return super().load()
 
@@ -846,7 +850,7 @@ def _check_archive(stream, name, size, form):
         _refuse(f'its data.pkl has {pkl.file_size} bytes; the limit is {LIMITS["pickle_bytes"]}')
     with archive.open(pkl) as member:  # before torch opens anything
         hashing = _HashingReader(member)
-        _scan(hashing, name, form, storages)
+        _scan(hashing, name, storages)
         scanned = hashing.digest.digest()
     # torch reads the archive with its own zip reader: both must see the same members.
     stream.seek(0)
@@ -895,11 +899,11 @@ def _check_legacy(stream, name, size):
         _refuse('the file is a tar archive (torch\'s oldest format), which may declare storages '
                 'of any size; re-save it with torch.save')
     for _ in range(3):
-        _scan(stream, name, 'checkpoint')
+        _scan(stream, name)
     header_end = stream.tell()
     budget = [size]
-    _scan(stream, name, 'checkpoint', budget)
-    _scan(stream, name, 'checkpoint')
+    _scan(stream, name, budget)
+    _scan(stream, name)
     budget[0] -= stream.tell()
     if budget[0] < 0:
         _refuse('the pickle declares storages of more bytes than the file has')
