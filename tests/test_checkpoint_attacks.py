@@ -9,9 +9,10 @@ and a time limit, through the in-process entry points: ``safe_load`` (both forms
 load must end in a clear refusal: no signal, no timeout, peak memory growth under 100 MB, no
 content of a file the payload points at anywhere in the output, and no process state changed
 (HistoryBuffer's statistics table, torch.distributed, torch's allow-list, builtins, mmengine's
-loader table). The default run loads every payload through ``safe_load``, the ``Pretrained``
-init and one further entry point each, (tests/test_checkpoint_safety.py runs tools/convert_weights.py
-on a crafted file); the full matrix and the command-line tools on each class are marked slow.
+loader table). The default run loads every payload through ``safe_load`` and one further
+entry point each, in turn (tests/test_checkpoint_safety.py runs the tools/convert_weights.py
+command on a crafted file); the full matrix and the command-line tools (convert_weights,
+test.py, train.py --resume) on each class are marked slow.
 """
 import json
 import os
