@@ -609,3 +609,17 @@ def test_test_and_resume_clis_refuse(payload, payload_files, tmp_path):
         assert SECRET not in output
         assert not (work_dir / 'test_metrics.json').exists()
         assert not list(work_dir.glob('epoch_*.pth'))
+
+
+def test_a_stride_zero_view_larger_than_its_storage_is_refused(tmp_path):
+    """A 4-byte storage posing as 2**40 floats (stride 0) loads without allocating, but any
+    copy of it would allocate 4 TB."""
+    from mmbackbones.weights import UnsafeCheckpointError, safe_load
+    huge = (G('torch._utils', '_rebuild_tensor_v2') + MARK
+            + MARK + S('storage') + G('torch', 'FloatStorage') + S('0') + S('cpu') + BININT(1)
+            + TUPLE + b'Q' + INT1 + b'\x00' + LONG(2**40) + TUPLE1 + INT1 + b'\x00' + TUPLE1
+            + NEWFALSE + OD + EMPTY_TUPLE + REDUCE + TUPLE + REDUCE)
+    path = _torch_file(PROTO + EMPTY_DICT + S('w') + huge + SETITEM + STOP, tmp_path / 'v.pth')
+    for form in ('checkpoint', 'weights'):
+        with pytest.raises(UnsafeCheckpointError, match='overlapping views'):
+            safe_load(str(path), form=form)

@@ -938,6 +938,12 @@ def _check_tensor(tensor):
     if tensor.layout is not torch.strided or tensor.is_quantized or tensor.is_nested:
         raise UnsafeCheckpointError(f'a tensor has layout {tensor.layout}; checkpoints hold '
                                     'dense tensors')
+    if tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes():
+        # stride-0 views: a 4-byte storage can pose as a tensor of 2**40 elements, which any
+        # copy would then allocate
+        raise UnsafeCheckpointError(f'a tensor of {tensor.numel()} elements views a storage of '
+                                    f'{tensor.untyped_storage().nbytes()} bytes; torch.save '
+                                    'writes no overlapping views')
 
 
 class _Walk:
@@ -1155,10 +1161,10 @@ def _load_stream(stream, name, form, map_location):
 # ----------------------------------------------------------------------- mmengine's loaders
 
 
-def _load_local(filename, map_location):
+def load_from_local_safe(filename, map_location):
     if '://' in filename:
-        from .convert import refuse_scheme
-        refuse_scheme(filename)
+        from .convert import RUNNER_SCHEMES, refuse_scheme
+        refuse_scheme(filename, RUNNER_SCHEMES)
     return safe_load(filename, map_location=map_location)
 
 
@@ -1166,6 +1172,6 @@ def install_mmengine_loader():
     """Route mmengine's local-file checkpoint loading (resume, ``load_from``, tools/test.py)
     through :func:`safe_load` (runner form)."""
     from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get('') is _load_local:
+    if CheckpointLoader._schemes.get('') is load_from_local_safe:
         return
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)

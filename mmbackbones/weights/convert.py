@@ -256,17 +256,21 @@ class CheckpointSchemeError(ValueError):
     """A checkpoint string names a scheme mmbackbones does not load (``pavi://``, ``s3://``...)."""
 
 
-def refuse_scheme(filename: str):
+def refuse_scheme(filename: str, supported=SUPPORTED_SCHEMES):
     scheme = filename.split('://', 1)[0] + '://'
     raise CheckpointSchemeError(
         f'{filename}: checkpoint scheme {scheme!r} is not supported (it would be loaded by code '
-        'that does not check the file); supported: local paths, '
-        f'{", ".join(SUPPORTED_SCHEMES)}. Copy the file to a local path first.')
+        f'that does not check the file); supported: local paths, {", ".join(supported)}. Copy '
+        'the file to a local path first.')
+
+
+# what a runner's load_from / resume accepts: timm:// names pretrained weights only
+RUNNER_SCHEMES = tuple(s for s in SUPPORTED_SCHEMES if s != 'timm://')
 
 
 def load_from_unsupported(filename, map_location=None):
     """Registered with mmengine for every scheme mmbackbones does not load: refuses by name."""
-    refuse_scheme(filename)
+    refuse_scheme(filename, RUNNER_SCHEMES)
 
 
 def _hub_cache_path(url: str) -> str:
@@ -400,7 +404,7 @@ def install_url_loaders():
     mmengine (``pavi://``, ``s3://``...) is refused by name."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from .checkpoint import _load_local
+    from .checkpoint import load_from_local_safe
     wanted = {('http://', 'https://'): load_from_http_safe,
               ('open-mmlab://', 'openmmlab://'): load_from_openmmlab_safe,
               ('mmcls://', ): load_from_mmcls_safe,
@@ -411,7 +415,7 @@ def install_url_loaders():
     ours = {p for prefixes in wanted for p in prefixes} | {''}
     for prefix, loader in list(CheckpointLoader._schemes.items()):
         if prefix not in ours and loader is not load_from_unsupported \
-                and loader is not _load_local:
+                and loader is not load_from_local_safe:
             CheckpointLoader.register_scheme(prefixes=prefix, loader=load_from_unsupported,
                                              force=True)
 
