@@ -1,4 +1,5 @@
-"""Checkpoints load with weights_only=True and an explicit allow-list (docs/safe_loading.md)."""
+"""Checkpoints load through the static pass, the restricted unpickler and the exact-type check
+(docs/safe_loading.md); legitimate checkpoints of every kind keep loading."""
 import os
 import pickle
 
