@@ -227,6 +227,30 @@ def dos_zip_bomb_storage(path):
     return _deflated_archive(path, 'data/0', 64 << 20)
 
 
+def dos_zip_many_members(path):
+    """120,000 empty members named as torch names storages (10 MB): Python's ZipFile builds an
+    object per member before anything else, about 60 MB per 100,000."""
+    local, central = [], []
+    offset = 0
+    for i in range(120_000):
+        name = f'archive/data/{i}'.encode()
+        header = struct.pack('<4sHHHHHIIIHH', b'PK\x03\x04', 20, 0, 0, 0, 0, 0, 0, 0,
+                             len(name), 0) + name
+        central.append(struct.pack('<4sHHHHHHIIIHHHHHII', b'PK\x01\x02', 20, 20, 0, 0, 0, 0,
+                                   0, 0, 0, len(name), 0, 0, 0, 0, 0, offset) + name)
+        local.append(header)
+        offset += len(header)
+    directory = b''.join(central)
+    end = struct.pack('<4sHHHHIIH', b'PK\x05\x06', 0, 0, 65535, 65535, len(directory),
+                      offset, 0)
+    # more than 65535 members need the zip64 end records
+    zip64_end = struct.pack('<4sQHHIIQQQQ', b'PK\x06\x06', 44, 45, 45, 0, 0, 120_000,
+                            120_000, len(directory), offset)
+    locator = struct.pack('<4sIQI', b'PK\x06\x07', 0, offset + len(directory), 1)
+    path.write_bytes(b''.join(local) + directory + zip64_end + locator + end)
+    return path
+
+
 def state_statistics_table():
     return payload_statistics_table()
 
@@ -299,7 +323,7 @@ PAYLOADS = {
     'read_file': [read_file_frame_summary, read_file_frame_summary_protocol4],
     'dos': [dos_hash_bomb_key, dos_hash_bomb_set, dos_colliding_int_keys, dos_deep_tuples,
             dos_deep_lists, dos_huge_storage, dos_huge_array, dos_huge_legacy_storage,
-            dos_zip_bomb_pickle, dos_zip_bomb_storage],
+            dos_zip_bomb_pickle, dos_zip_bomb_storage, dos_zip_many_members],
     'state': [state_statistics_table, state_instance_statistics, state_device_mesh,
               state_device_mesh_newobj],
     'gaps': [gap_backward_hooks, gap_dtype_metadata, gap_parameter_with_state,

@@ -66,6 +66,7 @@ LIMITS = dict(
     int_bits=128,              # integers in the pickle (LONG1; torch's magic number: 80)
     compression_ratio=100,     # a compressed zip member may expand this much ...
     compressed_floor=1 << 20,  # ... once it is larger than this
+    zip_members=100_000,       # members of a zip archive (one per storage, plus six)
 )
 
 _HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
@@ -816,6 +817,14 @@ def _check_archive(stream, name, size, form):
     """Member names, sizes and compression of a torch zip archive, then the static pass over
     data.pkl (read as a stream); returns {storage key: bytes in the archive}."""
     try:
+        # the member count first: ZipFile builds an object per member before anything else
+        end = zipfile._EndRecData(stream)
+        if end is None:
+            raise zipfile.BadZipFile('no end of central directory')
+        if end[zipfile._ECD_ENTRIES_TOTAL] > LIMITS['zip_members']:
+            _refuse(f'the archive lists {end[zipfile._ECD_ENTRIES_TOTAL]} members; the limit is '
+                    f'{LIMITS["zip_members"]}')
+        stream.seek(0)
         archive = zipfile.ZipFile(stream)
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
