@@ -200,11 +200,23 @@ def test_mmcls_names_resolve_through_mmengines_table(caches):
     _assert_loaded(model)
 
 
-def test_torchvision_plain_names_mean_mmengines_urls(caches, monkeypatch):
+def _hashed_name(path, stem):
+    """The name torch hub gives a file: <stem>-<first 8 hex digits of its sha256>.pth."""
+    import hashlib
+    return f'{stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}.pth'
+
+
+def test_torchvision_plain_names_mean_mmengines_urls(caches, monkeypatch, tmp_path):
     """``torchvision://swin_t.imagenet1k_v1`` is a key of mmengine's torchvision table (as
-    ``torchvision://resnet50`` is): it loads that URL, as in mmdet, not torchvision's DEFAULT."""
+    ``torchvision://resnet50`` is): it loads that URL, as in mmdet, not torchvision's DEFAULT.
+    The cached file must match the sha256 prefix in its name."""
     import torchvision
+    from mmengine.runner import checkpoint as mme
     from mmengine.runner.checkpoint import get_torchvision_models
+
+    from mmbackbones.weights.convert import _torchvision_url
+    assert _torchvision_url('swin_t.imagenet1k_v1') == \
+        get_torchvision_models()['swin_t.imagenet1k_v1']
 
     def no_get_model(*args, **kwargs):
         raise AssertionError('torchvision.models.get_model must not be used for this name')
@@ -213,8 +225,13 @@ def test_torchvision_plain_names_mean_mmengines_urls(caches, monkeypatch):
     from torchvision.models.swin_transformer import SwinTransformer as TorchvisionSwin
     ref = TorchvisionSwin(patch_size=[4, 4], embed_dim=32, depths=[2, 2, 2, 2],
                           num_heads=[1, 2, 4, 8], window_size=[7, 7])  # SMALL, torchvision's
-    url = get_torchvision_models()['swin_t.imagenet1k_v1']
-    torch.save(ref.state_dict(), caches['torch_cache'] / os.path.basename(urlparse(url).path))
+    staged = tmp_path / 'staged.pth'
+    torch.save(ref.state_dict(), staged)
+    name = _hashed_name(staged, 'swin_t')
+    staged.rename(caches['torch_cache'] / name)
+    table = dict(get_torchvision_models(), **{
+        'swin_t.imagenet1k_v1': f'https://download.pytorch.org/models/{name}'})
+    monkeypatch.setattr(mme, 'get_torchvision_models', lambda: table)
     model = SwinTransformer(**SMALL, init_cfg=dict(
         type='Pretrained', checkpoint='torchvision://swin_t.imagenet1k_v1'))
     model.init_weights()
@@ -228,3 +245,70 @@ def test_a_download_of_the_wrong_model_is_still_checked(server, caches):
     torch.save(_mmengine_checkpoint(), root / 'small.pth')
     with pytest.raises(PretrainedMismatchError, match='does not fit'):
         load_pretrained(SwinTransformer('tiny'), f'{base}/small.pth')
+
+
+def test_planted_hub_cache_file_never_runs(caches, monkeypatch, tmp_path):
+    """A file placed in torch hub's cache under the name torchvision's weights have runs code
+    through torchvision's own loading (its hash is only checked when downloading). Through
+    mmbackbones it is refused by its hash, at every entry point, and by the safe loader when
+    the hash matches."""
+    import torchvision
+    from mmengine.runner import checkpoint as mme
+    from mmengine.runner.checkpoint import get_torchvision_models
+    marker = tmp_path / 'ran'
+    for url in (torchvision.models.ResNet50_Weights.IMAGENET1K_V1.url,
+                get_torchvision_models()['resnet50']):
+        torch.save({'evil': _Payload(str(marker))},
+                   caches['torch_cache'] / os.path.basename(urlparse(url).path))
+    # the hole is real: torchvision's loading runs the planted file
+    with pytest.raises(Exception):
+        torchvision.models.get_model('resnet50', weights='IMAGENET1K_V1')
+    assert marker.exists()
+    marker.rmdir()
+
+    def no_get_model(*args, **kwargs):
+        raise AssertionError('torchvision.models.get_model must not be used')
+
+    monkeypatch.setattr(torchvision.models, 'get_model', no_get_model)
+    entry_points = [
+        lambda c: SwinTransformer(**SMALL, init_cfg=dict(type='Pretrained',
+                                                         checkpoint=c)).init_weights(),
+        lambda c: load_pretrained(SwinTransformer(**SMALL), c),
+        lambda c: mme.CheckpointLoader.load_checkpoint(c, map_location='cpu'),
+        lambda c: mme._load_checkpoint(c, map_location='cpu'),  # a runner's load_from
+    ]
+    for checkpoint in ('torchvision://resnet50.IMAGENET1K_V1', 'torchvision://resnet50',
+                       'modelzoo://resnet50'):
+        for load in entry_points:
+            with pytest.raises(UnsafeCheckpointError, match='sha256 starts with'):
+                load(checkpoint)
+    assert not marker.exists()
+
+    # a planted file whose name matches its hash still goes through the safe loader
+    staged = tmp_path / 'staged.pth'
+    torch.save({'evil': _Payload(str(marker))}, staged)
+    name = _hashed_name(staged, 'resnet50')
+    staged.rename(caches['torch_cache'] / name)
+    table = dict(get_torchvision_models(),
+                 resnet50=f'https://download.pytorch.org/models/{name}')
+    monkeypatch.setattr(mme, 'get_torchvision_models', lambda: table)
+    for load in entry_points:
+        with pytest.raises(UnsafeCheckpointError, match='allow-list'):
+            load('torchvision://resnet50')
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('checkpoint', ['pavi://bucket/model.pth', 's3://bucket/model.pth',
+                                        'petrel://bucket/model.pth',
+                                        'open-mmlab:s3://bucket/model.pth'])
+def test_unsupported_schemes_are_refused_by_name(checkpoint):
+    from mmengine.runner import checkpoint as mme
+
+    from mmbackbones.weights import CheckpointSchemeError
+    scheme = checkpoint.split('://')[0]
+    for load in (lambda: load_pretrained(SwinTransformer(**SMALL), checkpoint),
+                 lambda: mme.CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'),
+                 lambda: mme._load_checkpoint(checkpoint, map_location='cpu')):
+        with pytest.raises(CheckpointSchemeError, match=f"'{scheme}://' is not supported.*"
+                           'http://, https://, open-mmlab://'):
+            load()

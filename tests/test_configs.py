@@ -277,28 +277,27 @@ def _checkpoint_cases():
 def test_pretrained_checkpoint_fits_the_backbone(name, checkpoint, monkeypatch):
     """The reference timm / torchvision model (pretrained=False, meta device), converted by our
     converter, fills the backbone: nothing missing, no shape differs (load_pretrained raises)."""
+    import importlib
+
     from mmbackbones.weights import load_pretrained
+    convert_module = importlib.import_module('mmbackbones.weights.convert')  # not the function
     calls = []
-    if checkpoint.startswith('timm://'):
-        timm = pytest.importorskip('timm')
-        real_create = timm.create_model
-        assert timm.list_pretrained(checkpoint[len('timm://'):]), 'no such timm weights'
+    scheme, _, spec = checkpoint.partition('://')
 
-        def create_offline(model_name, pretrained=False, **kwargs):
-            calls.append(model_name)
+    def resolve_offline(given):
+        """What _resolve returns for these weights, from the reference model (no download)."""
+        calls.append(given)
+        if scheme == 'timm':
+            timm = pytest.importorskip('timm')
+            assert timm.list_pretrained(spec), 'no such timm weights'
             with torch.device('meta'):
-                return real_create(model_name, pretrained=False, **kwargs)
-        monkeypatch.setattr(timm, 'create_model', create_offline)
-    else:
+                return timm.create_model(spec, pretrained=False).state_dict(), 'timm'
         torchvision = pytest.importorskip('torchvision')
-        real_get = torchvision.models.get_model
-
-        def get_offline(model_name, weights=None):
-            calls.append(model_name)
-            torchvision.models.get_model_weights(model_name)[weights]  # the weights exist
-            with torch.device('meta'):
-                return real_get(model_name, weights=None)
-        monkeypatch.setattr(torchvision.models, 'get_model', get_offline)
+        assert convert_module._torchvision_url(spec), 'no such torchvision weights'
+        with torch.device('meta'):
+            model = torchvision.models.get_model(spec.partition('.')[0], weights=None)
+        return model.state_dict(), 'torchvision'
+    monkeypatch.setattr(convert_module, '_resolve', resolve_offline)
 
     cfg = _load(name)
     with torch.device('meta'):

@@ -1,13 +1,17 @@
 """Convert a foreign backbone checkpoint to mmbackbones' layout.
 
     python tools/convert_weights.py SRC.pth DST.pth --variant swin_tiny_patch4_window7_224 [--source timm]
+    python tools/convert_weights.py SRC.pth DST.safetensors --variant resnet50   # for sharing
 
 SRC may be a timm, torchvision, official or mmdet/mmseg checkpoint (a whole detector's too: its
 `backbone.` part is taken). The layout is detected unless --source names it. The result is
 checked against the variant's backbone before it is written, by the rule loading applies (every
 tensor must fit, and at least 90% of the backbone's tensors must be filled), and written
 atomically (a temporary file renamed into place): a refused or failed conversion leaves DST as it
-was. SRC and DST must be different files.
+was. SRC and DST must be different files. SRC is read as pretrained weights (a mapping of names
+to tensors, also inside the usual wrappers), torch or safetensors. DST is a torch checkpoint, or a
+safetensors file (--format safetensors, the default for a .safetensors name), which holds tensors
+only and is the format to share weights in.
 """
 import argparse
 import os
@@ -25,6 +29,8 @@ def parse_args(argv=None):
     parser.add_argument('--variant', required=True, help='zoo variant (mmbackbones.list_variants())')
     parser.add_argument('--source', choices=SOURCES, default=None,
                         help='layout of SRC; detected when omitted')
+    parser.add_argument('--format', choices=('torch', 'safetensors'), default=None,
+                        help='format of DST; safetensors for a .safetensors name, else torch')
     return parser.parse_args(argv)
 
 
@@ -45,12 +51,12 @@ def check_destination(src, dst):
         sys.exit(f'convert_weights: cannot write {dst}: the folder {folder} is not writable')
 
 
-def save_atomically(obj, dst):
-    """``torch.save`` to a temporary file next to ``dst``, renamed into place when complete."""
+def save_atomically(write, dst):
+    """``write(path)`` to a temporary file next to ``dst``, renamed into place when complete."""
     folder = os.path.dirname(os.path.abspath(dst))
     tmp = os.path.join(folder, f'.{os.path.basename(dst)}.tmp-{os.getpid()}')
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, dst)
     except (OSError, RuntimeError) as err:  # torch reports a failed write as RuntimeError
         detail = getattr(err, 'strerror', None) or str(err).strip().splitlines()[0]
@@ -66,15 +72,17 @@ def main(argv=None):
                                      detect_source, safe_load, unwrap_state_dict)
     from mmbackbones.weights.convert import PretrainedMismatchError, check_fits
     args = parse_args(argv)
-    if not os.path.isfile(args.src):
+    if not os.path.exists(args.src):
         sys.exit(f'convert_weights: {args.src} does not exist')
+    if not os.path.isfile(args.src):  # a FIFO or a device would block or never end
+        sys.exit(f'convert_weights: {args.src} is not a regular file')
     check_destination(args.src, args.dst)
     try:
         model = mmbackbones.build_backbone(args.variant)  # default out_indices: every level
     except KeyError as err:  # an unknown variant: the message lists the closest names
         sys.exit(f'convert_weights: --variant {args.variant}: {err.args[0]}')
     try:
-        state = unwrap_state_dict(safe_load(args.src))
+        state = unwrap_state_dict(safe_load(args.src, form='weights'))
     except (NotACheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'convert_weights: {err}')
     source = args.source or detect_source(state, model)
@@ -86,9 +94,16 @@ def main(argv=None):
     if unexpected:
         sys.exit(f'convert_weights: {len(unexpected)} converted keys have no place in '
                  f'{args.variant}: {unexpected[:8]}')
-    save_atomically({'state_dict': converted,
-                     'meta': dict(variant=args.variant, source=source,
-                                  converted_from=os.path.abspath(args.src))}, args.dst)
+    meta = dict(variant=args.variant, source=source, converted_from=os.path.abspath(args.src))
+    fmt = args.format or ('safetensors' if args.dst.endswith('.safetensors') else 'torch')
+    if fmt == 'safetensors':
+        from safetensors.torch import save_file
+        # safetensors stores each tensor on its own: no views sharing memory
+        tensors = {k: v.detach().clone().contiguous() for k, v in converted.items()}
+        save_atomically(lambda path: save_file(tensors, path, metadata=meta), args.dst)
+    else:
+        save_atomically(lambda path: torch.save({'state_dict': converted, 'meta': meta}, path),
+                        args.dst)
     print(f'{args.src} ({source} layout) -> {args.dst}: {len(converted)} tensors; '
           f'left at their initial values: {missing or "none"}')
     return 0

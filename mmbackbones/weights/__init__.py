@@ -2,13 +2,15 @@
 
 Family converters live with their family (``mmbackbones/models/backbones/<family>.py``).
 """
-from .checkpoint import (GETATTR_PAIRS, SAFE_GLOBALS, NotACheckpointError, UnsafeCheckpointError,
-                         install_mmengine_loader, safe_load)
-from .convert import (SOURCES, HubOfflineError, PretrainedMismatchError, convert,
-                      converters_for, detect_source, install_url_loaders, load_pretrained,
-                      register_converter, rename_keys, unwrap_state_dict)
+from .checkpoint import (FORMS, GETATTR_PAIRS, LIMITS, SAFE_GLOBALS, NotACheckpointError,
+                         UnsafeCheckpointError, install_mmengine_loader, safe_load)
+from .convert import (SOURCES, SUPPORTED_SCHEMES, CheckpointSchemeError, HubOfflineError,
+                      PretrainedMismatchError, convert, converters_for, detect_source,
+                      install_url_loaders, load_pretrained, register_converter, rename_keys,
+                      unwrap_state_dict)
 
-__all__ = ['GETATTR_PAIRS', 'SAFE_GLOBALS', 'SOURCES', 'HubOfflineError', 'NotACheckpointError',
+__all__ = ['FORMS', 'GETATTR_PAIRS', 'LIMITS', 'SAFE_GLOBALS', 'SOURCES', 'SUPPORTED_SCHEMES',
+           'CheckpointSchemeError', 'HubOfflineError', 'NotACheckpointError',
            'PretrainedMismatchError', 'UnsafeCheckpointError', 'convert', 'converters_for',
            'detect_source',
            'install_mmengine_loader', 'install_url_loaders', 'load_pretrained',

@@ -15,11 +15,12 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from .checkpoint import safe_load
+from .checkpoint import UnsafeCheckpointError, safe_load
 from .offline import offline_error
 
 __all__ = ['register_converter', 'converters_for', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
-           'PretrainedMismatchError', 'HubOfflineError', 'SOURCES']
+           'PretrainedMismatchError', 'HubOfflineError', 'SOURCES',
+           'SUPPORTED_SCHEMES', 'CheckpointSchemeError']
 
 SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain')
 
@@ -182,17 +183,54 @@ def _hub_offline_mode():
         constants.HF_HUB_OFFLINE = before
 
 
+def _timm_weights_file(name: str, offline: bool) -> str:
+    """The file timm keeps the pretrained weights of ``name`` in, as timm finds it (its
+    pretrained config: a local file, the Hugging Face hub with safetensors first, or a URL in
+    torch hub's cache), downloading it unless ``offline``."""
+    from timm.models import get_pretrained_cfg
+    cfg = get_pretrained_cfg(name)
+    if cfg is None:
+        raise ValueError(f'timm://{name}: timm has no pretrained weights for {name!r}')
+    if cfg.file:
+        return cfg.file
+    tried = []
+    if cfg.hf_hub_id:
+        from huggingface_hub import hf_hub_download
+        repo, _, revision = cfg.hf_hub_id.partition('@')
+        for filename in ([cfg.hf_hub_filename] if cfg.hf_hub_filename else
+                         ['model.safetensors', 'pytorch_model.bin']):
+            try:
+                return hf_hub_download(repo, filename, revision=revision or None,
+                                       local_files_only=offline)
+            except Exception as err:  # not cached, not in the repository, unreachable
+                tried.append(f'{repo}/{filename} ({type(err).__name__})')
+    if cfg.url:
+        from torch.hub import download_url_to_file
+        cached = _hub_cache_path(cfg.url)
+        if not os.path.isfile(cached) and not offline:
+            os.makedirs(os.path.dirname(cached), exist_ok=True)
+            download_url_to_file(cfg.url, cached, hash_prefix=_hash_prefix(cached),
+                                 progress=False)
+        if os.path.isfile(cached):
+            return cached
+        tried.append(cached)
+    raise FileNotFoundError(f'no weights file for timm://{name}: tried {", ".join(tried)}')
+
+
 def _timm_state_dict(name: str):
+    """``timm://<model>[.<tag>]``: timm's weights file, read by :func:`safe_load` (never by
+    timm's own loading), then given to timm as a state dict so that its checkpoint filter
+    (older layouts, position tables) applies; returns the model's state dict."""
     import timm  # only for users who ask for it; `import mmbackbones` never imports timm
     if not timm.is_model(name):  # before the offline handling below, which would hide it
         raise ValueError(f'timm://{name}: timm has no model {name!r} (see timm.list_models())')
     reason = _hub_offline_reason()
-    if reason is None:
-        return timm.create_model(name, pretrained=True).state_dict()
     try:
-        with _hub_offline_mode():  # weights downloaded earlier still load from the cache
-            return timm.create_model(name, pretrained=True).state_dict()
+        with _hub_offline_mode() if reason else contextlib.nullcontext():
+            path = _timm_weights_file(name, offline=reason is not None)
     except Exception as err:
+        if reason is None:
+            raise
         detail = str(err).splitlines()[0] if str(err) else ''
         raise HubOfflineError(
             f'timm://{name}: the Hugging Face hub is offline ({reason}) and the weights are not '
@@ -201,26 +239,89 @@ def _timm_state_dict(name: str):
             f'"{name}", pretrained=True).state_dict(), "{name}.pth")`, copy the file here and set '
             f'init_cfg=dict(type="Pretrained", checkpoint="/path/to/{name}.pth") (the timm layout '
             'is detected).') from err
+    prefix = _hash_prefix(path) if os.path.dirname(path) == os.path.dirname(
+        _hub_cache_path('http://x/x')) else None
+    if prefix:  # a torch hub download: its name carries its hash
+        _verify_hash(path, prefix)
+    weights = safe_load(path, map_location='cpu', form='weights')
+    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(
+        state_dict=weights, source='', file=None, url=None, hf_hub_id=None))
+    return model.state_dict()
 
 
-def load_from_http_safe(url: str, map_location='cpu'):
-    """mmengine's ``load_from_http`` (same cache file: ``<torch hub dir>/checkpoints/<name>``,
-    rank 0 downloads first), but loaded with :func:`safe_load` instead of a bare ``torch.load``."""
-    import os
+SUPPORTED_SCHEMES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://', 'mmcls://',
+                     'torchvision://', 'modelzoo://', 'timm://')
+
+
+class CheckpointSchemeError(ValueError):
+    """A checkpoint string names a scheme mmbackbones does not load (``pavi://``, ``s3://``...)."""
+
+
+def refuse_scheme(filename: str, supported=SUPPORTED_SCHEMES):
+    scheme = filename.split('://', 1)[0] + '://'
+    raise CheckpointSchemeError(
+        f'{filename}: checkpoint scheme {scheme!r} is not supported (it would be loaded by code '
+        f'that does not check the file); supported: local paths, {", ".join(supported)}. Copy '
+        'the file to a local path first.')
+
+
+# what a runner's load_from / resume accepts: timm:// names pretrained weights only
+RUNNER_SCHEMES = tuple(s for s in SUPPORTED_SCHEMES if s != 'timm://')
+
+
+def load_from_unsupported(filename, map_location=None):
+    """Registered with mmengine for every scheme mmbackbones does not load: refuses by name."""
+    refuse_scheme(filename, RUNNER_SCHEMES)
+
+
+def _hub_cache_path(url: str) -> str:
     from urllib.parse import urlparse
 
-    from mmengine.dist import get_dist_info
-    from torch.hub import download_url_to_file, get_dir
-    cache_dir = os.path.join(get_dir(), 'checkpoints')
+    from torch.hub import get_dir
     name = os.path.basename(urlparse(url).path)
     if not name:
         raise ValueError(f'{url}: the URL names no file to download')
-    cached = os.path.join(cache_dir, name)
+    return os.path.join(get_dir(), 'checkpoints', name)
+
+
+def _hash_prefix(path: str) -> Optional[str]:
+    """The sha256 prefix torch hub file names carry (``resnet50-0676ba61.pth``), or None."""
+    from torch.hub import HASH_REGEX
+    found = HASH_REGEX.search(os.path.basename(path))
+    return found.group(1) if found else None
+
+
+def _verify_hash(path: str, prefix: str):
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    if not digest.hexdigest().startswith(prefix):
+        raise UnsafeCheckpointError(
+            f'refused to load {path}: its sha256 starts with {digest.hexdigest()[:len(prefix)]}, '
+            f'but its name promises {prefix}. The cached file is not the one published; delete '
+            'it to download it again.')
+
+
+def load_from_http_safe(url: str, map_location='cpu', form='checkpoint', verify_hash=False):
+    """mmengine's ``load_from_http`` (same cache file: ``<torch hub dir>/checkpoints/<name>``,
+    rank 0 downloads first), but loaded with :func:`safe_load` instead of a bare ``torch.load``.
+    With ``verify_hash``, the file name must carry a sha256 prefix (torch hub's convention), and
+    the cached file is checked against it on every load, not only after downloading."""
+    from mmengine.dist import get_dist_info
+    from torch.hub import download_url_to_file
+    cached = _hub_cache_path(url)
+    prefix = _hash_prefix(cached) if verify_hash else None
+    if verify_hash and not prefix:
+        raise UnsafeCheckpointError(f'{url}: the file name carries no sha256 prefix to check '
+                                    'the download against')
+
     def download():
         if not os.path.exists(cached):
-            os.makedirs(cache_dir, exist_ok=True)
+            os.makedirs(os.path.dirname(cached), exist_ok=True)
             try:
-                download_url_to_file(url, cached, progress=False)
+                download_url_to_file(url, cached, hash_prefix=prefix, progress=False)
             except OSError as err:  # URLError: no network; say how to do without it
                 raise offline_error(url, cached, err) from err
 
@@ -231,14 +332,14 @@ def load_from_http_safe(url: str, map_location='cpu'):
         torch.distributed.barrier()
         if rank > 0:
             download()  # a node whose cache is not shared with rank 0's
-    return safe_load(cached, map_location=map_location)
+    if prefix:
+        _verify_hash(cached, prefix)
+    return safe_load(cached, map_location=map_location, form=form)
 
 
-def load_from_openmmlab_safe(filename, map_location='cpu'):
+def load_from_openmmlab_safe(filename, map_location='cpu', form='checkpoint'):
     """``open-mmlab://<name>``: mmengine's model-name table (its openmmlab.json, updated by
     ``$MMENGINE_HOME/open_mmlab.json``, and its deprecated names), then a safe download."""
-    import os
-
     from mmengine.runner import checkpoint as mme
     name = filename.split('://', 1)[1]
     name = mme.get_deprecated_model_names().get(name, name)
@@ -247,43 +348,67 @@ def load_from_openmmlab_safe(filename, map_location='cpu'):
         raise KeyError(f'{filename}: unknown OpenMMLab model name {name!r}; mmengine knows '
                        f'e.g. {sorted(urls)[:8]}')
     if urls[name].startswith(('http://', 'https://')):
-        return load_from_http_safe(urls[name], map_location)
-    return safe_load(os.path.join(mme._get_mmengine_home(), urls[name]), map_location=map_location)
+        return load_from_http_safe(urls[name], map_location, form=form)
+    return safe_load(os.path.join(mme._get_mmengine_home(), urls[name]),
+                     map_location=map_location, form=form)
 
 
-def load_from_mmcls_safe(filename, map_location='cpu'):
+def load_from_mmcls_safe(filename, map_location='cpu', form='checkpoint'):
     """``mmcls://<name>``: mmengine's mmcls.json table, a safe download, then mmengine's own
-    post-processing (the backbone's keys only)."""
+    post-processing (the backbone's keys only; pretrained weights keep their ``backbone.``
+    prefix, which :func:`unwrap_state_dict` removes)."""
     from mmengine.runner import checkpoint as mme
     name = filename[len('mmcls://'):]
     urls = mme.get_mmcls_models()
     if name not in urls:
         raise KeyError(f'{filename}: unknown mmcls model name {name!r}; mmengine knows '
                        f'e.g. {sorted(urls)[:8]}')
-    return mme._process_mmcls_checkpoint(load_from_http_safe(urls[name], map_location))
+    loaded = load_from_http_safe(urls[name], map_location, form=form)
+    return loaded if form == 'weights' else mme._process_mmcls_checkpoint(loaded)
 
 
 def _torchvision_url(spec: str) -> Optional[str]:
-    """mmengine's URL for ``torchvision://<spec>`` (``resnet50`` is the v1 weights that mmdet's
-    numbers use), or None for names only torchvision's weight enums know."""
+    """The URL of ``torchvision://<spec>``: mmengine's table first (``resnet50`` is the v1
+    weights that mmdet's numbers use), then torchvision's weight enums (``<model>.<WEIGHTS>``,
+    ``<model>`` alone for DEFAULT); None when neither knows the name."""
     from mmengine.runner.checkpoint import get_torchvision_models
-    return get_torchvision_models().get(spec)
+    url = get_torchvision_models().get(spec)
+    if url is not None:
+        return url
+    import torchvision
+    name, _, weights = spec.partition('.')
+    try:
+        enum = torchvision.models.get_model_weights(name)
+    except (ValueError, KeyError):
+        return None
+    try:
+        return enum[weights or 'DEFAULT'].url
+    except KeyError:
+        return None
 
 
-def load_from_torchvision_safe(filename, map_location='cpu'):
+def load_from_torchvision_safe(filename, map_location='cpu', form='checkpoint'):
+    """``torchvision://<spec>``: the weights' URL (never torchvision's own loading, which runs
+    torch hub with ``weights_only=False``), the hub cache's file checked against the sha256
+    prefix in its name on every load, then :func:`safe_load`."""
     spec = filename.split('://', 1)[1]
     url = _torchvision_url(spec)
     if url is None:
-        raise KeyError(f'{filename}: unknown torchvision model name {spec!r}')
-    return load_from_http_safe(url, map_location)
+        raise KeyError(f'{filename}: unknown torchvision weights {spec!r}; use a key of '
+                       "mmengine's torchvision table (torchvision://resnet50) or "
+                       'torchvision://<model>.<WEIGHTS> (torchvision://resnet50.IMAGENET1K_V2)')
+    return load_from_http_safe(url, map_location, form=form, verify_hash=True)
 
 
 def install_url_loaders():
     # (loader names start with load_from_: mmengine logs name[10:] as the backend)
     """Make mmengine's URL schemes load through :func:`safe_load` (its own http loader calls
     ``torch.load`` on the download, and ``open-mmlab://``, ``mmcls://``, ``torchvision://``
-    call that loader directly, so all four are replaced)."""
+    call that loader directly, so all four are replaced); every other scheme registered with
+    mmengine (``pavi://``, ``s3://``...) is refused by name."""
     from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .checkpoint import load_from_local_safe
     wanted = {('http://', 'https://'): load_from_http_safe,
               ('open-mmlab://', 'openmmlab://'): load_from_openmmlab_safe,
               ('mmcls://', ): load_from_mmcls_safe,
@@ -291,29 +416,31 @@ def install_url_loaders():
     for prefixes, loader in wanted.items():
         if any(CheckpointLoader._schemes.get(p) is not loader for p in prefixes):
             CheckpointLoader.register_scheme(prefixes=prefixes, loader=loader, force=True)
-
+    ours = {p for prefixes in wanted for p in prefixes} | {''}
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if prefix not in ours and loader is not load_from_unsupported \
+                and loader is not load_from_local_safe:
+            CheckpointLoader.register_scheme(prefixes=prefix, loader=load_from_unsupported,
+                                             force=True)
 
 
 def _resolve(checkpoint: str):
-    """Load the raw object behind a checkpoint string: a local file, ``timm://``,
-    ``torchvision://`` or any scheme of mmengine's ``CheckpointLoader`` (``http(s)://``,
-    ``open-mmlab://``, ``mmcls://``, ...), downloads going through :func:`safe_load`."""
+    """The mapping of names to tensors behind a checkpoint string: a local file, ``timm://``,
+    ``torchvision://``, ``http(s)://``, ``open-mmlab://``, ``mmcls://``; every file is read by
+    :func:`safe_load` in its pretrained-weights form. Other schemes are refused by name."""
     if checkpoint.startswith('timm://'):
         return _timm_state_dict(checkpoint[len('timm://'):]), 'timm'
-    if checkpoint.startswith('torchvision://'):
-        spec = checkpoint[len('torchvision://'):]
-        url = _torchvision_url(spec)
-        if url is not None:  # mmengine's (and so mmdet's) meaning of the name
-            return load_from_http_safe(url), 'torchvision'
-        import torchvision
-        name, _, weights = spec.partition('.')
-        model = torchvision.models.get_model(name, weights=weights or 'DEFAULT')
-        return model.state_dict(), 'torchvision'
-    if '://' in checkpoint:
-        from mmengine.runner.checkpoint import CheckpointLoader
-        install_url_loaders()  # again, in case something re-registered mmengine's own
-        return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), None
-    return safe_load(checkpoint, map_location='cpu'), None
+    if '://' not in checkpoint:
+        return safe_load(checkpoint, map_location='cpu', form='weights'), None
+    loaders = {'http://': load_from_http_safe, 'https://': load_from_http_safe,
+               'open-mmlab://': load_from_openmmlab_safe, 'openmmlab://': load_from_openmmlab_safe,
+               'mmcls://': load_from_mmcls_safe, 'torchvision://': load_from_torchvision_safe,
+               'modelzoo://': load_from_torchvision_safe}
+    scheme = checkpoint.split('://', 1)[0] + '://'
+    if scheme not in loaders:
+        refuse_scheme(checkpoint)
+    loaded = loaders[scheme](checkpoint, 'cpu', form='weights')
+    return loaded, 'torchvision' if scheme in ('torchvision://', 'modelzoo://') else None
 
 
 def load_pretrained(model, checkpoint: str, source: Optional[str] = None, logger=None):
