@@ -122,9 +122,9 @@ else
 fi
 
 CURRENT="OpenMMLab and test requirements"
-if "$PY" -c "import mmengine, mmdet, mmseg, mmpretrain, timm, safetensors, pycocotools, pytest
+if "$PY" -c "import mmengine, mmdet, mmseg, mmpretrain, timm, safetensors, onnx, onnxruntime, pycocotools, pytest
 assert (mmdet.__version__, mmseg.__version__, mmpretrain.__version__) == ('3.3.0', '1.2.2', '1.2.0')" 2>/dev/null; then
-  step "mmdet, mmseg, mmpretrain, timm, safetensors, pycocotools, pytest already present"
+  step "mmdet, mmseg, mmpretrain, timm, safetensors, onnx, onnxruntime, pycocotools, pytest already present"
 else
   step "installing requirements/runtime.txt and requirements/tests.txt"
   pip_install -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
