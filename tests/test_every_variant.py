@@ -13,7 +13,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmbackbones
 from mmbackbones.references import (OPENMMLAB_SOURCES, build_openmmlab, build_ours_for,
-                                   build_reference, openmmlab_cfg)
+                                   build_reference, count_backbone_parameters,
+                                   openmmlab_cfg)
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
@@ -88,6 +89,7 @@ def test_parameter_count_matches_reference(name):
     # the independent truth the zoo integer came from: timm, else the OpenMMLab reference
     if 'timm' in variant.refs:
         import timm
+        source = 'timm'
         with torch.device('meta'):
             ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
     else:
@@ -95,7 +97,7 @@ def test_parameter_count_matches_reference(name):
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
         with torch.device('meta'):
             ref = build_openmmlab(cfg, source)
-    assert ours == sum(p.numel() for p in ref.parameters())
+    assert ours == count_backbone_parameters(type(model), source, ref)
 
 
 @pytest.mark.parametrize('name,source', _params(with_source=True))
