@@ -541,8 +541,9 @@ register_converter(HRNet, 'mmpretrain', detect=_is_hrnet_layout)(convert_openmml
 # ------------------------------------------------------------------------- references
 @reference_levels(HRNet, 'timm')
 def _timm_levels(model, x):
-    # timm's `stages` returns the four branches of stage 4 (its features_only model returns
-    # them through the classification `incre_modules` instead)
+    # timm's `stages` returns the four branches of stage 4; so does its features_only model
+    # with feature_location='' (indices 1-4; 0 is the stem), while its default
+    # feature_location='incre' returns them through the classification `incre_modules`
     x = model.act1(model.bn1(model.conv1(x)))
     x = model.act2(model.bn2(model.conv2(x)))
     return model.stages(x)
@@ -565,15 +566,15 @@ _PARITY_SIZES = ((128, 160), (125, 157))
 _DEFAULT_RUN = {'hrnet_w18_small'}
 # (timm name, arch, params, also in mmpretrain)
 _ROWS = [
-    ('hrnet_w18_small', 'w18_small', 1_537_552, False),
-    ('hrnet_w18_small_v2', 'w18_small_v2', 3_965_324, False),
-    ('hrnet_w18', 'w18', 9_636_440, True),
-    ('hrnet_w30', 'w30', 26_096_480, True),
-    ('hrnet_w32', 'w32', 29_309_120, True),
-    ('hrnet_w40', 'w40', 45_418_400, True),
-    ('hrnet_w44', 'w44', 54_796_928, True),
-    ('hrnet_w48', 'w48', 65_215_520, True),
-    ('hrnet_w64', 'w64', 115_565_120, True),
+    ('hrnet_w18_small', 'w18_small', 1_477_920, False),
+    ('hrnet_w18_small_v2', 'w18_small_v2', 3_860_720, False),
+    ('hrnet_w18', 'w18', 9_562_260, True),
+    ('hrnet_w30', 'w30', 25_812_276, True),
+    ('hrnet_w32', 'w32', 29_305_536, True),
+    ('hrnet_w40', 'w40', 45_521_216, True),
+    ('hrnet_w44', 'w44', 54_974_640, True),
+    ('hrnet_w48', 'w48', 65_325_120, True),
+    ('hrnet_w64', 'w64', 115_697_600, True),
 ]
 
 
