@@ -292,9 +292,9 @@ class HRNet(BaseBackbone):
     def _form_out_indices(output_form, out_indices):
         if output_form == 'branches':
             return (0, 1, 2, 3) if out_indices is None else out_indices
-        allowed = {'v1': [(0, ), (0, ), 0], 'v2': [(0, 1, 2, 3)]}[output_form]
-        if out_indices is not None and (tuple(out_indices) if isinstance(out_indices, (
-                list, tuple)) else out_indices) not in allowed:
+        allowed = {'v1': [(0, ), 0], 'v2': [(0, 1, 2, 3)]}[output_form]
+        given = tuple(out_indices) if isinstance(out_indices, list) else out_indices
+        if out_indices is not None and given not in allowed:
             raise ValueError(f"out_indices={out_indices!r} with output_form={output_form!r}, "
                              f"which returns one map; valid values: None"
                              f"{' or (0,)' if output_form == 'v1' else ''}")
@@ -459,9 +459,8 @@ def _hrfpn_class():
             else:
                 out = self.reduction_conv(out)
             outs = [out]
-            for i in range(1, self.num_outs):
-                outs.append(self.pooling(out, kernel_size=2**i, stride=2**i,
-                                         ceil_mode=True))
+            for i in range(1, self.num_outs):  # floor-sized pooling, as mmdet
+                outs.append(self.pooling(out, kernel_size=2**i, stride=2**i))
             results = []
             for i in range(self.num_outs):
                 if outs[i].requires_grad and self.with_cp:
@@ -484,7 +483,9 @@ HRFPN_DOC = """HRNetV2p's pyramid neck: mmdet's ``HRFPN``, subclassed.
     arguments, parameters and initialisation; two differences: the upsampling goes to branch
     0's size instead of by the scale factor (the same where the input is a multiple of 32,
     and defined where it is not), and ``out_channels`` / ``out_strides`` are per output
-    level, as a backbone's here (mmdet's integer ``out_channels`` is ``channels``).
+    level, as a backbone's here (mmdet's integer ``out_channels`` is ``channels``). Level
+    ``i`` is branch 0 average-pooled ``2**i`` times without ceil mode, as in mmdet: its size
+    is ``floor(ceil(H / 4) / 2**i)``.
     """
 
 
