@@ -241,7 +241,7 @@ def test_layer_depth_covers_every_parameter_in_forward_order(name):
     assert num_layers == model.num_blocks() + 2
 
 
-@pytest.mark.parametrize('name', ['resnet18', 'swin_tiny_patch4_window7_224'])
+@pytest.mark.parametrize('name', ['resnet18', 'swin_tiny_patch4_window7_224', 'hrnet_w18_small'])
 def test_with_cp_follows_one_rule_for_every_family(name, monkeypatch):
     """Every block goes through the base class's runner: checkpointed whenever autograd
     records (also when the input needs no gradient, e.g. behind a frozen stem), never
