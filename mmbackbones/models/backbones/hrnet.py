@@ -145,7 +145,6 @@ class HRModule(nn.Module):
             make_blocks(block, in_ch, p, n, conv_cfg, norm_cfg)
             for in_ch, p, n in zip(in_channels, planes, num_blocks))
         channels = [p * block.expansion for p in planes]
-        self.out_channels = tuple(channels[:num_outputs])
         self.fuse_layers = None
         if len(channels) > 1:
             self.fuse_layers = nn.ModuleList(
