@@ -17,7 +17,7 @@ OpenMMLab libraries are imported only when a reference from them is built.
 """
 import copy
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -27,12 +27,15 @@ from .zoo import OPENMMLAB_SOURCES, REFERENCE_SOURCES, Variant, get_variant
 
 __all__ = ['REFERENCE_SOURCES', 'OPENMMLAB_SOURCES', 'Reference', 'ReferenceUnavailable',
            'reference_levels', 'levels_fn_for', 'build_reference', 'build_ours_for',
-           'build_openmmlab', 'openmmlab_cfg']
+           'build_openmmlab', 'openmmlab_cfg', 'reference_backbone_parameters',
+           'count_backbone_parameters']
 
 
 LevelsFn = Callable[[nn.Module, torch.Tensor], List[torch.Tensor]]
 # (family class, source) -> levels(reference model, x)
 _LEVELS: Dict[Tuple[type, str], LevelsFn] = {}
+# (family class, source) -> the parameters of a reference model that its backbone is made of
+_BACKBONE_PARAMETERS: Dict[Tuple[type, str], Callable[[nn.Module], Iterable[nn.Parameter]]] = {}
 
 
 class ReferenceUnavailable(RuntimeError):
@@ -65,6 +68,33 @@ def reference_levels(family: type, source: str):
         return fn
 
     return wrap
+
+
+def reference_backbone_parameters(family: type, source: str):
+    """Decorator registering ``fn(reference_model) -> parameters`` for ``family`` (and its
+    subclasses): the parameters of a ``source`` model that make up the backbone, where the
+    model has more than its backbone and a classifier (``num_classes=0`` removes that), e.g.
+    timm HRNet's classification-only ``incre_modules``."""
+    if source not in REFERENCE_SOURCES:
+        raise ValueError(f'source={source!r}; valid values are {REFERENCE_SOURCES}')
+
+    def wrap(fn):
+        if (family, source) in _BACKBONE_PARAMETERS:
+            raise KeyError(f'{source} backbone parameters of {family.__name__} are registered '
+                           'twice')
+        _BACKBONE_PARAMETERS[(family, source)] = fn
+        return fn
+
+    return wrap
+
+
+def count_backbone_parameters(family: type, source: str, model: nn.Module) -> int:
+    """Parameters of the backbone part of a ``source`` reference model of ``family``: all of
+    them unless the family registers which (:func:`reference_backbone_parameters`)."""
+    for klass in family.__mro__:
+        if (klass, source) in _BACKBONE_PARAMETERS:
+            return sum(p.numel() for p in _BACKBONE_PARAMETERS[(klass, source)](model))
+    return sum(p.numel() for p in model.parameters())
 
 
 def _called(model: nn.Module, x: torch.Tensor) -> List[torch.Tensor]:
@@ -118,13 +148,27 @@ def build_openmmlab(cfg: dict, scope: str) -> nn.Module:
 
 
 def openmmlab_cfg(variant: Union[str, Variant], source: str, out_indices=None) -> dict:
-    """The row's OpenMMLab backbone dict, returning every level of ours unless it says."""
+    """The row's OpenMMLab backbone dict, returning every level of ours unless it says.
+
+    ``out_indices`` goes into the dict only where the OpenMMLab class takes one; a class
+    without it (mmdet's HRNet) returns all its levels by itself.
+    """
     variant = _variant(variant)
     cfg = dict(copy.deepcopy(variant.refs[source]))
+    if not _takes_out_indices(cfg['type'], source):
+        return cfg
     if out_indices is not None:
         cfg['out_indices'] = tuple(out_indices)
     cfg.setdefault('out_indices', tuple(range(_num_levels(variant))))
     return cfg
+
+
+def _takes_out_indices(cfg_type: str, source: str) -> bool:
+    import inspect
+    cls = _openmmlab_registry(source).get(cfg_type)
+    if cls is None:
+        return True  # the build reports the unknown type
+    return 'out_indices' in inspect.signature(cls).parameters
 
 
 def build_reference(variant: Union[str, Variant], source: str, size=None) -> Reference:

@@ -255,7 +255,9 @@ def _model(cfg, task, roi_samples):
         backbone.pop('pretrained', None)
         if 'frozen_stages' in backbone:
             backbone['frozen_stages'] = -1
-        if 'norm_eval' in backbone:
+        # from scratch, BatchNorm statistics must train, also where the config leaves
+        # norm_eval to a default (ours follow mmdet's True under its scope: mmdet's HRNet)
+        if 'norm_eval' in backbone or str(backbone.get('type', '')).startswith('mmbackbones.'):
             backbone['norm_eval'] = False
     # proposal and RoI budgets (R-CNN family), scaled to 128-pixel images
     train_cfg, test_cfg = model.get('train_cfg') or {}, model.get('test_cfg') or {}

@@ -187,10 +187,14 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     if scope == 'mmdet':
         assert list(model.neck.in_channels) == channels
     else:
-        for head in (model.decode_head, model.auxiliary_head):
+        for head in (model.decode_head, getattr(model, 'auxiliary_head', None)):
+            if head is None:  # FCN on HRNet has no auxiliary head
+                continue
             index = head.in_index
             wanted = [channels[i] for i in index] if isinstance(index, (list, tuple)) \
                 else channels[index]
+            if head.input_transform == 'resize_concat':  # HRNetV2: the head concatenates
+                wanted = sum(wanted)
             assert head.in_channels == wanted
         if 'deeplabv3' in name:  # dilated D8: output stride 8
             assert backbone.out_strides == (4, 8, 8, 8)
@@ -678,7 +682,7 @@ def test_compare_resnest_toy_end_to_end(tmp_path, toy_data):
 # Arguments by which a config deliberately places the pretrained network differently from the
 # zoo row its weights belong to (dilation for segmentation, which levels, norm handling).
 PLACEMENT = ('strides', 'dilations', 'contract_dilation', 'multi_grid', 'out_indices',
-             'norm_cfg', 'norm_eval', 'frozen_stages')
+             'norm_cfg', 'norm_eval', 'frozen_stages', 'upsample_mode')
 # one config per family and method kind in the default run; the rest with -m slow
 WEIGHTS_DEFAULT = {'resnet18_retinanet', 'res2net101_maskrcnn', 'resnest50_fasterrcnn',
                    'resnest50_deeplabv3_ade20k', 'swin_maskrcnn'}

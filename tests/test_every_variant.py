@@ -13,7 +13,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmbackbones
 from mmbackbones.references import (OPENMMLAB_SOURCES, build_openmmlab, build_ours_for,
-                                   build_reference, openmmlab_cfg)
+                                   build_reference, count_backbone_parameters,
+                                   openmmlab_cfg)
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
@@ -88,6 +89,7 @@ def test_parameter_count_matches_reference(name):
     # the independent truth the zoo integer came from: timm, else the OpenMMLab reference
     if 'timm' in variant.refs:
         import timm
+        source = 'timm'
         with torch.device('meta'):
             ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
     else:
@@ -95,7 +97,7 @@ def test_parameter_count_matches_reference(name):
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
         with torch.device('meta'):
             ref = build_openmmlab(cfg, source)
-    assert ours == sum(p.numel() for p in ref.parameters())
+    assert ours == count_backbone_parameters(type(model), source, ref)
 
 
 @pytest.mark.parametrize('name,source', _params(with_source=True))
@@ -239,7 +241,7 @@ def test_layer_depth_covers_every_parameter_in_forward_order(name):
     assert num_layers == model.num_blocks() + 2
 
 
-@pytest.mark.parametrize('name', ['resnet18', 'swin_tiny_patch4_window7_224'])
+@pytest.mark.parametrize('name', ['resnet18', 'swin_tiny_patch4_window7_224', 'hrnet_w18_small'])
 def test_with_cp_follows_one_rule_for_every_family(name, monkeypatch):
     """Every block goes through the base class's runner: checkpointed whenever autograd
     records (also when the input needs no gradient, e.g. behind a frozen stem), never
