@@ -30,7 +30,9 @@ def _pair(cfg, library):
     randomise(theirs, every_parameter=True)
     ours = build_openmmlab(dict(cfg, type=f"mmbackbones.{cfg['type']}"), library)
     ours.load_state_dict(convert(theirs.state_dict(), ours, library), strict=True)
-    return theirs.eval(), ours.eval()
+    theirs.eval()  # not chained: OpenMMLab's train() overrides return None
+    ours.eval()
+    return theirs, ours
 
 
 @pytest.mark.parametrize('cfg,library', [(YOLOV3, 'mmdet'), (SSDLITE, 'mmdet'),

@@ -294,13 +294,13 @@ class MobileNetV3(_MobileNet):
     """MobileNet V3 small / large; one level per layer: ``layer0`` (the stem) to the last 1x1
     conv (``layer12`` small, ``layer16`` large).
 
-    Arguments of mmseg's ``MobileNetV3`` keep their meaning, and so do its defaults: the
-    squeeze-excitation width ``int(channels / 4)``, TensorFlow 'SAME' padding of the stem conv,
-    and -- in mmseg's scope -- output stride 8 (its backbone is always the dilated segmentation
-    version). timm's, torchvision's and mmpretrain's MobileNetV3 round the squeeze width to a
-    multiple of 8 (``se_divisor=8``) and pad symmetrically (``stem_padding='symmetric'``);
-    timm's ``tf_`` models pad every conv as TensorFlow (``padding='same'``) and use BatchNorm
-    ``eps=1e-3`` (so does torchvision).
+    Arguments of mmseg's ``MobileNetV3`` keep their meaning, and so do its defaults:
+    TensorFlow 'SAME' padding of the strided convs (``padding='same'``; at stride 1 it is the
+    symmetric padding) and -- in mmseg's scope -- output stride 8 (its backbone is always the
+    dilated segmentation version). timm's, torchvision's and mmpretrain's MobileNetV3 pad
+    symmetrically (``padding='symmetric'``); timm's ``tf_`` models pad as mmseg and use
+    BatchNorm ``eps=1e-3`` (so does torchvision). Every one of them squeezes to a quarter of
+    the expanded channels, rounded to a multiple of 8.
 
     Args:
         arch: ``'small'`` or ``'large'``.
@@ -317,10 +317,8 @@ class MobileNetV3(_MobileNet):
         output_stride: 8, 16 or 32: later strides become dilations (the block that would
             stride and those after it are dilated, as mmseg and torchvision). ``None``: 8 in
             mmseg's scope (mmseg's MobileNetV3), else 32.
-        se_divisor: the squeeze width is ``make_divisible(channels / 4, se_divisor)``: 1 is
-            mmseg's ``int(channels / 4)``, 8 timm's / torchvision's.
-        padding: ``'symmetric'`` or ``'same'`` (TensorFlow) for every conv but the stem.
-        stem_padding: the stem conv's padding; ``None``: as ``padding``. mmseg: ``'same'``.
+        padding: ``'same'`` (TensorFlow's, mmseg's) or ``'symmetric'`` (PyTorch's) for every
+            conv; they differ in the strided ones.
         drop_path_rate: stochastic depth of the residual blocks, linear from 0.
     """
     # per block: (kernel, expand ratio, output channels, squeeze-excite, activation, stride)
@@ -350,8 +348,7 @@ class MobileNetV3(_MobileNet):
                  frozen_stages: int = -1, reduction_factor: int = 1, norm_eval: bool = False,
                  with_cp: bool = False, pretrained=None, init_cfg=None,
                  widen_factor: float = 1.0, output_stride: Optional[int] = None,
-                 se_divisor: int = 1, padding: str = 'symmetric',
-                 stem_padding: Optional[str] = 'same', drop_path_rate: float = 0.0,
+                 padding: str = 'same', drop_path_rate: float = 0.0,
                  in_channels: int = 3):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
@@ -365,17 +362,13 @@ class MobileNetV3(_MobileNet):
         if output_stride is None:
             output_stride = 8 if _scope() == 'mmseg' else 32
         check_choice('output_stride', output_stride, (8, 16, 32))
-        if isinstance(se_divisor, bool) or not isinstance(se_divisor, int) or se_divisor < 1:
-            raise ValueError(f'se_divisor={se_divisor!r}; valid values are ints >= 1 (1: mmseg, '
-                             '8: timm / torchvision)')
         check_choice('padding', padding, PADDING_MODES)
-        stem_padding = padding if stem_padding is None else stem_padding
-        check_choice('stem_padding', stem_padding, PADDING_MODES)
         self.output_stride = output_stride
         rates = drop_path_rates(drop_path_rate, [len(settings)])[0]
 
-        stem = make_divisible(16 * self.widen_factor, 8)
-        self.layer0 = ConvNormAct(in_channels, stem, 3, 2, padding=stem_padding,
+        # timm keeps the 16-filter stem below width 0.75 (its mobilenetv3_small_050)
+        stem = 16 if self.widen_factor < 0.75 else make_divisible(16 * self.widen_factor, 8)
+        self.layer0 = ConvNormAct(in_channels, stem, 3, 2, padding=padding,
                                   conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                                   act_cfg=dict(type='HSwish'))
         channels, level_strides = [stem], [2]
@@ -388,17 +381,20 @@ class MobileNetV3(_MobileNet):
             out_ch = out_full
             if index >= self.last_stage_start[arch]:
                 mid, out_ch = mid // reduction_factor, out_full // reduction_factor
+            # a block that strides has no shortcut, also where a dilation replaces its stride
+            # (mmseg, torchvision): mmseg-Small's reduced tail would otherwise add one
+            with_residual = stride == 1
             if stride > 1 and total_stride * stride > output_stride:
                 dilation, stride = dilation * stride, 1
             total_stride *= stride
             se_cfg = None
             if with_se:
-                se_cfg = dict(squeeze_channels=make_divisible(mid / 4, se_divisor),
+                se_cfg = dict(squeeze_channels=make_divisible(mid / 4, 8),
                               act_cfg=dict(type='ReLU'), gate_cfg=dict(type='HSigmoid'))
             self.add_module(f'layer{index + 1}', InvertedResidual(
                 in_ch, out_ch, mid, kernel, stride, dilation, se_cfg=se_cfg, conv_cfg=conv_cfg,
                 norm_cfg=norm_cfg, act_cfg=dict(type=act), drop_path_rate=rates[index],
-                padding=padding))
+                padding=padding, with_residual=with_residual))
             in_full, in_ch = out_full, out_ch
             channels.append(out_ch)
             level_strides.append(total_stride)
@@ -713,9 +709,9 @@ _PARITY_SIZES = ((128, 160), (97, 131))  # one odd: checks padding/ceil behaviou
 # The default test run covers each code path once (V1; V2 with timm, torchvision and mmdet;
 # V3 with SE and h-swish); the other rows run with `-m slow`.
 _DEFAULT_RUN = {'mobilenetv1_100', 'mobilenetv2_100', 'mobilenetv3_large_100'}
-# timm's / torchvision's MobileNetV3: squeeze width a multiple of 8, symmetric stem padding
-_TIMM_V3 = dict(se_divisor=8, stem_padding='symmetric', output_stride=32)
-_TF_V3 = dict(se_divisor=8, padding='same', stem_padding='same', output_stride=32,
+# timm's / torchvision's MobileNetV3: PyTorch's symmetric padding
+_TIMM_V3 = dict(padding='symmetric', output_stride=32)
+_TF_V3 = dict(padding='same', output_stride=32,
               norm_cfg=dict(type='BN', eps=1e-3))
 _DETECTION = {'small': (3, 8, 12), 'large': (6, 12, 16)}
 
@@ -755,7 +751,7 @@ register_variants([
     _v2('mobilenetv2_140', 1.4, 4315776),
     _v2('mobilenetv2_110d', 1.1, 3235520, mmdet=False, deepen_factor=1.2, fix_stem_head=True),
     _v2('mobilenetv2_120d', 1.2, 4550144, mmdet=False, deepen_factor=1.4, fix_stem_head=True),
-    _v3('mobilenetv3_small_050', 'small', 0.5, 271768, _TIMM_V3),
+    _v3('mobilenetv3_small_050', 'small', 0.5, 272288, _TIMM_V3),
     _v3('mobilenetv3_small_075', 'small', 0.75, 573480, _TIMM_V3),
     _v3('mobilenetv3_small_100', 'small', 1.0, 927008, _TIMM_V3),
     _v3('mobilenetv3_large_075', 'large', 0.75, 1789648, _TIMM_V3),
@@ -769,10 +765,10 @@ register_variants([
         dict(_TIMM_V3, norm_cfg=dict(type='BN', eps=1e-3)), {'torchvision': 'mobilenet_v3_small'}),
     _v3('mobilenet_v3_large', 'large', 1.0, 2971952,
         dict(_TIMM_V3, norm_cfg=dict(type='BN', eps=1e-3)), {'torchvision': 'mobilenet_v3_large'}),
-    # mmseg's MobileNetV3 (squeeze width channels / 4, 'SAME'-padded stem), the network of its
+    # mmseg's MobileNetV3 (TensorFlow's padding, BatchNorm eps 1e-5), the network of its
     # LR-ASPP configs and their open-mmlab://contrib/mobilenet_v3_large weights
-    _v3('mobilenetv3_large_mmseg', 'large', 1.0, 2970118, {},
+    _v3('mobilenetv3_large_mmseg', 'large', 1.0, 2971952, {},
         {'mmseg': dict(type='MobileNetV3', arch='large')}),
-    _v3('mobilenetv3_small_mmseg', 'small', 1.0, 921390, {},
+    _v3('mobilenetv3_small_mmseg', 'small', 1.0, 927008, {},
         {'mmseg': dict(type='MobileNetV3', arch='small')}),
 ])
