@@ -185,13 +185,19 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     channels = list(backbone.out_channels)
     assert check_channels(copy.deepcopy(cfg)) == channels
     if scope == 'mmdet':
-        assert list(model.neck.in_channels) == channels
+        # SSD's neck keeps no in_channels; YOLOv3's lists the deepest level first
+        neck_channels = list(getattr(model.neck, 'in_channels', cfg.model.neck.in_channels))
+        if cfg.model.neck.type == 'YOLOV3Neck':
+            neck_channels = neck_channels[::-1]
+        assert neck_channels == channels
     else:
-        for head in (model.decode_head, model.auxiliary_head):
+        for head in filter(None, (model.decode_head, getattr(model, 'auxiliary_head', None))):
             index = head.in_index
             wanted = [channels[i] for i in index] if isinstance(index, (list, tuple)) \
                 else channels[index]
-            assert head.in_channels == wanted
+            in_channels = head.in_channels
+            assert (list(in_channels) if isinstance(in_channels, tuple) else in_channels) \
+                == wanted
         if 'deeplabv3' in name:  # dilated D8: output stride 8
             assert backbone.out_strides == (4, 8, 8, 8)
 
