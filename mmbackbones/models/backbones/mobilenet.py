@@ -723,12 +723,14 @@ def _row(name, family, cfg, params, paper, refs=None):
                    slow=name not in _DEFAULT_RUN)
 
 
-def _v2(name, widen, params, torchvision=None, mmdet=True, **cfg):
+def _v2(name, widen, params, torchvision=None, mmdet=True, mmpretrain=False, **cfg):
     refs = {'timm': name}
     if torchvision:
         refs['torchvision'] = torchvision
     if mmdet:
         refs['mmdet'] = dict(type='MobileNetV2', widen_factor=widen)
+    if mmpretrain:  # mmdet's network in mmcls's layout (mmseg's mmcls://mobilenet_v2 weights)
+        refs['mmpretrain'] = dict(type='MobileNetV2', widen_factor=widen)
     return _row(name, 'MobileNetV2', dict(widen_factor=widen, out_indices=(2, 4, 7), **cfg),
                 params, _V2_PAPER, refs)
 
@@ -747,7 +749,7 @@ register_variants([
     _v2('mobilenetv2_035', 0.35, 396128),
     _v2('mobilenetv2_050', 0.5, 687680),
     _v2('mobilenetv2_075', 0.75, 1355424),
-    _v2('mobilenetv2_100', 1.0, 2223872, torchvision='mobilenet_v2'),
+    _v2('mobilenetv2_100', 1.0, 2223872, torchvision='mobilenet_v2', mmpretrain=True),
     _v2('mobilenetv2_140', 1.4, 4315776),
     _v2('mobilenetv2_110d', 1.1, 3235520, mmdet=False, deepen_factor=1.2, fix_stem_head=True),
     _v2('mobilenetv2_120d', 1.2, 4550144, mmdet=False, deepen_factor=1.4, fix_stem_head=True),
