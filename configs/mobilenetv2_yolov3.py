@@ -1,4 +1,4 @@
-# YOLOv3, MobileNetV2 backbone, COCO 2017 detection, multi-scale 320-416 training, 416 test, 8 GPUs x 24 images.
+# YOLOv3, MobileNetV2 backbone, COCO 2017 detection, 320-416 training, 416 test, 8 GPUs x 24 images.
 # Source: mmdet configs/yolo/yolov3_mobilenetv2_8xb24-ms-416-300e_coco.py (the 416 run; mmdet's
 # 320 run, yolov3_mobilenetv2_8xb24-320-300e_coco.py, differs only in the input size): levels 2,
 # 4 and 6 of MobileNetV2 (32, 96, 320 channels at strides 8, 16, 32) with LeakyReLU 0.1

@@ -40,7 +40,7 @@ Parameter names follow OpenMMLab's layer names (``conv1``, ``layer1.0``, ``conv2
 """
 import math
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -550,9 +550,10 @@ def _torchvision_block(children: Dict[str, Dict[str, torch.Tensor]], prefix: str
     for name, conv, norm in zip(names, convs, norms):
         out.update({f'{prefix}.{name}.conv.{k}': v for k, v in conv.items()})
         out.update({f'{prefix}.{name}.norm.{k}': v for k, v in norm.items()})
-    if se is not None:
-        out.update({f'{prefix}.se.{k.replace("fc1.", "conv_reduce.").replace("fc2.", "conv_expand.")}': v
-                    for k, v in se.items()})
+    if se is not None:  # torchvision's fc1 / fc2 are 1x1 convs
+        for key, value in se.items():
+            key = key.replace('fc1.', 'conv_reduce.').replace('fc2.', 'conv_expand.')
+            out[f'{prefix}.se.{key}'] = value
 
 
 def _torchvision_features(state_dict):
