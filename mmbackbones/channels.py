@@ -3,7 +3,8 @@
 ``check_channels(cfg)`` builds the config's backbone on the meta device (no memory, no
 weights), reads the channels it returns and compares them with what consumes them:
 
-* mmdet: ``model.neck.in_channels`` (the first neck of a list);
+* mmdet: ``model.neck.in_channels`` (the first neck of a list; YOLOv3's neck lists the
+  deepest level first);
 * mmseg without a neck: ``decode_head`` / ``auxiliary_head`` ``in_channels`` at their
   ``in_index``.
 
@@ -31,6 +32,9 @@ PREFIX = 'mmbackbones.'
 MULTI_LEVEL_HEADS = {'UPerHead', 'FPNHead', 'SegformerHead', 'SETRUPHead', 'SETRMLAHead',
                      'DPTHead', 'Mask2FormerHead', 'MaskFormerHead', 'KernelUpdateHead',
                      'PIDHead', 'DDRHead', 'LightHamHead', 'SegmenterMaskTransformerHead'}
+
+# necks that list their in_channels deepest level first
+DEEPEST_FIRST_NECKS = {'YOLOV3Neck'}
 
 
 class ChannelMismatchError(UsageError, ValueError):
@@ -90,6 +94,8 @@ def _describe(backbone_cfg, channels, indices):
 
 def _check_neck(neck, key, backbone_cfg, channels, indices):
     wanted = neck.get('in_channels')
+    if neck.get('type') in DEEPEST_FIRST_NECKS:
+        channels = channels[::-1]
     if wanted == 'auto':
         neck['in_channels'] = list(channels)
         return

@@ -86,12 +86,25 @@ def test_parameter_count_matches_reference(name):
         model = mmbackbones.build_backbone(name, out_indices=(-1, ))
     ours = sum(p.numel() for p in model.parameters())
     assert ours == variant.params
-    # the independent truth the zoo integer came from: timm, else the OpenMMLab reference
+    # the independent truth the zoo integer came from: timm, torchvision, else the OpenMMLab
+    # reference
     if 'timm' in variant.refs:
         import timm
         source = 'timm'
         with torch.device('meta'):
             ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
+        if getattr(ref, 'head_hidden_size', None) not in (None, ref.num_features):
+            # a conv after the global pooling (MobileNetV3's "efficient head") is head, like
+            # the classifier; timm's own pruning for feature extraction removes it
+            ref.prune_intermediate_layers(prune_head=True)
+    elif 'torchvision' in variant.refs:
+        import torchvision
+        source = 'torchvision'
+        with torch.device('meta'):
+            ref = torchvision.models.get_model(variant.refs['torchvision'], weights=None)
+        for head in ('fc', 'classifier', 'head', 'heads'):
+            if hasattr(ref, head):
+                setattr(ref, head, torch.nn.Identity())
     else:
         source = next(s for s in OPENMMLAB_SOURCES if s in variant.refs)
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))

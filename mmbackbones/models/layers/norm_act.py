@@ -44,10 +44,17 @@ def _torch_norm(norm_cfg: dict, num_features: int) -> nn.Module:
     return layer
 
 
+# mmcv's names of the activations PyTorch has (mmcv's Swish and HSwish compute SiLU/Hardswish).
+_TORCH_ACTS = {'ReLU': nn.ReLU, 'ReLU6': nn.ReLU6, 'SiLU': nn.SiLU, 'Swish': nn.SiLU,
+               'HSwish': nn.Hardswish, 'Sigmoid': nn.Sigmoid, 'GELU': nn.GELU}
+
+
 def _torch_act(act_cfg: dict) -> nn.Module:
     cfg = dict(act_cfg)
     act_type = cfg.pop('type')
-    if act_type != 'ReLU':
-        raise ImportError(f'act_cfg type {act_type!r} needs mmcv (pip install mmcv); '
-                          "without it only type='ReLU' is available")
-    return nn.ReLU(**cfg)
+    if act_type not in _TORCH_ACTS:
+        raise ImportError(f'act_cfg type {act_type!r} needs mmcv (pip install mmcv); without '
+                          f'it the available types are {sorted(_TORCH_ACTS)}')
+    if act_type in ('Swish', 'Sigmoid'):  # no inplace variant
+        cfg.pop('inplace', None)
+    return _TORCH_ACTS[act_type](**cfg)
