@@ -319,11 +319,18 @@ class RegNet(ResNet):
 
 
 # ---------------------------------------------------------------------------- weights
-# Our keys are mmdet's (and mmpretrain's): ResNet's converter for OpenMMLab checkpoints (which
-# drops the classifier and renames `gn1`-style norms) serves them through the class hierarchy.
-register_converter(RegNet, 'mmpretrain',
-                   detect=lambda sd: 'layer1.0.conv1.weight' in sd and 'conv1.weight' in sd)(
-                       convert_openmmlab)
+def _is_openmmlab_layout(state_dict) -> bool:
+    return 'conv1.weight' in state_dict and 'layer1.0.conv1.weight' in state_dict
+
+
+@register_converter(RegNet, 'mmdet', detect=_is_openmmlab_layout)
+def convert_openmmlab_regnet(state_dict, model):
+    """mmdet's and mmpretrain's keys are ours: ResNet's OpenMMLab converter drops the classifier
+    and the stages the model does not build, and renames type-named norms (``gn1`` -> ``bn1``)."""
+    return convert_openmmlab(state_dict, model)
+
+
+register_converter(RegNet, 'mmpretrain', detect=_is_openmmlab_layout)(convert_openmmlab_regnet)
 
 
 def _stage_block(match) -> str:
