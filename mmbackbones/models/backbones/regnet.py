@@ -1,4 +1,4 @@
-"""RegNetX and RegNetY (Radosavovic et al. 2020, "Designing Network Design Spaces", arXiv 2003.13678).
+"""RegNetX and RegNetY ("Designing Network Design Spaces", Radosavovic et al., arXiv 2003.13678).
 
 A RegNet is not a list of channels but five numbers: the initial width ``w0``, the slope ``wa``,
 the multiplier ``wm``, the group width ``group_w`` and the depth (number of blocks). Block ``j``
