@@ -101,3 +101,28 @@ def test_torchvision_sizes_that_round_differently_are_not_listed(row, torchvisio
     with torch.device('meta'):
         ours = mmbackbones.build_backbone(row)
     assert widths != list(ours.level_channels)
+
+
+@pytest.mark.parametrize('backbone', [
+    # the arguments mmdet's RegNet takes from ResNet, all at once, on a small RegNetX
+    pytest.param(dict(type='RegNet', arch='regnetx_400mf', style='caffe', avg_down=True,
+                      strides=(2, 2, 2, 1), dilations=(1, 1, 1, 2), frozen_stages=2,
+                      out_indices=(1, 2, 3),
+                      plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 16),
+                                    stages=(False, True, True, True), position='after_conv3')]),
+                 id='caffe-avgdown-dilated-frozen-gcb'),
+    pytest.param('regnet/mask-rcnn_regnetx-3.2GF-mdconv-c3-c5_fpn_1x_coco.py',
+                 id='mmdet-mdconv-c3-c5', marks=pytest.mark.slow),
+])
+def test_mmdet_dicts_build_and_compute_the_same_network(backbone):
+    """An mmdet RegNet dict, pasted with only ``type`` changed: same parameters, frozen
+    parameters, BatchNorm modes, keys and outputs (``helpers.compare_with_openmmlab``)."""
+    pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
+    pytest.importorskip('mmdet')
+    from .helpers import compare_with_openmmlab, openmmlab_config_dir
+    if isinstance(backbone, str):
+        import os.path as osp
+        from mmengine.config import Config
+        backbone = Config.fromfile(osp.join(openmmlab_config_dir('mmdet'), backbone))
+        backbone = dict(backbone.model.backbone.to_dict(), init_cfg=None)
+    compare_with_openmmlab(backbone, 'mmdet')
