@@ -38,7 +38,6 @@ network exactly (their weights are torchvision's own trainings, and SWAG for the
 tags), and are listed as references of the zoo rows; the three that differ are not.
 """
 import math
-import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
