@@ -1,0 +1,17 @@
+# RetinaNet + FPN, RegNetX-800MF backbone, COCO 2017 detection, 1x schedule, 8 GPUs x 2 images.
+# Source: the OpenMMLab reproduction, mmdet configs/regnet/retinanet_regnetx-800MF_fpn_1x_coco.py
+# (pycls ImageNet-1k weights, BN frozen, SGD lr 0.02 with weight decay 5e-5 and gradient
+# clipping), with timm's RGB copy of the pycls weights fed RGB images under pycls's per-channel
+# mean/std, as regnetx_032_maskrcnn.py.
+# Expected: 35.6 box AP on COCO val2017 (mmdet model zoo), against 36.5 for ResNet-50 under the
+# same detector (resnet50_retinanet.py).
+_base_ = 'mmdet::regnet/retinanet_regnetx-800MF_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
+
+model = dict(
+    # pycls's BGR normalisation in RGB order, for timm's RGB copy of the pycls weights
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    backbone=dict(  # the base's settings; our RegNet and the weights below
+        type='mmbackbones.RegNet',
+        init_cfg=dict(type='Pretrained', checkpoint='timm://regnetx_008.pycls_in1k')))
