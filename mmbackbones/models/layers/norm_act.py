@@ -47,7 +47,7 @@ def _torch_norm(norm_cfg: dict, num_features: int) -> nn.Module:
 def _torch_act(act_cfg: dict) -> nn.Module:
     cfg = dict(act_cfg)
     act_type = cfg.pop('type')
-    if act_type != 'ReLU':
+    if act_type not in ('ReLU', 'GELU'):
         raise ImportError(f'act_cfg type {act_type!r} needs mmcv (pip install mmcv); '
-                          "without it only type='ReLU' is available")
-    return nn.ReLU(**cfg)
+                          "without it only type='ReLU' and 'GELU' are available")
+    return getattr(nn, act_type)(**cfg)
