@@ -36,8 +36,10 @@ def int_tuple(name: str, values, length: int, minimum: int = 1,
 
 
 def openmmlab_norm_eval() -> bool:
-    """mmdet's convnets default to ``norm_eval=True``, mmseg's to ``False``: follow the default
-    scope the model is built in, so that a pasted config keeps its meaning in either."""
+    """mmdet's convnets default to ``norm_eval=True``, mmseg's and mmpretrain's to ``False``:
+    follow the default scope the model is built in, so that a pasted config keeps its meaning
+    in each. A dict pasted from ``type='mmpretrain.X'`` into an mmdet config adds
+    ``_scope_='mmpretrain'``: mmengine then builds it under mmpretrain's scope."""
     try:
         from mmengine.registry import DefaultScope
     except ImportError:
