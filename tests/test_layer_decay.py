@@ -52,7 +52,9 @@ def _by_name(groups):
 
 
 @pytest.mark.parametrize('library', ['mmdet', 'mmseg'])
-@pytest.mark.parametrize('decay_type,num_layers', [('layer_wise', 6), ('stage_wise', 4)])
+# stage_wise with num_layers=6 over 4 stages: what mmseg's ConvNeXt configs set
+@pytest.mark.parametrize('decay_type,num_layers', [('layer_wise', 6), ('stage_wise', 4),
+                                                  ('stage_wise', 6)])
 def test_groups_equal_openmmlab_on_convnext(library, decay_type, num_layers):
     module = pytest.importorskip(f'{library}.engine.optimizers.layer_decay_optimizer_constructor')
     theirs_type = module.LearningRateDecayOptimizerConstructor
@@ -189,6 +191,7 @@ def test_built_from_a_config_in_the_mmdet_scope():
 
 @pytest.mark.parametrize('paramwise,match', [
     (dict(decay_rate=0.7, num_layers=12), r'num_layers=12.*is 6.*num_layers=6'),
+    (dict(decay_rate=0.7, decay_type='stage_wise', num_layers=3), r'num_layers=3.*>= 4'),
     (dict(decay_rate=0.7, decay_type='block_wise'), r"decay_type='block_wise'.*layer_wise"),
     (dict(decay_rate=1.5), r'decay_rate=1\.5.*\(0, 1\]'),
     (dict(decay_rate=0.7, norm_decay_mult=0.0), r"\['norm_decay_mult'\].*valid keys"),

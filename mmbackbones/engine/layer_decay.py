@@ -48,9 +48,10 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     - ``decay_type``: ``'layer_wise'`` (default; the backbone's ``get_layer_depth``: stem 0,
       blocks numbered from 1, ConvNeXt's in the authors' groups of blocks) or ``'stage_wise'``
       (``get_stage_depth``: stem 0, stage ``i`` is ``i + 1``).
-    - ``num_layers``: the id of the backbone's last block layer (``layer_wise``) or its number
-      of stages (``stage_wise``), as in mmdet's configs (ConvNeXt-T: 6, ConvNeXt-S/B: 12).
-      Optional: the backbone knows it; a value that disagrees with the backbone raises.
+    - ``num_layers``: ``layer_wise``: the id of the backbone's last block layer, as in mmdet's
+      configs (ConvNeXt-T: 6, ConvNeXt-S/B: 12); a value that disagrees with the backbone
+      raises. ``stage_wise``: at least the number of stages; the head sits at
+      ``num_layers + 1`` (mmseg's ConvNeXt configs: 6). Optional: by default the backbone's.
 
     With ``N = num_layers + 2``, a parameter at depth ``d`` gets ``lr = base_lr *
     decay_rate ** (N - 1 - d)``; the backbone's output norms and everything outside the backbone
@@ -102,23 +103,38 @@ class LayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                             f'{type(backbone).__name__} lacks; use decay_type=\'layer_wise\'')
         return get_stage_depth
 
+    def _num_layers(self, backbone, backbone_layers: int) -> int:
+        """``N``: the backbone's, or ``num_layers + 2``. Layer-wise, ``num_layers`` names the
+        backbone's last block layer and must be that; stage-wise it only places the top, as
+        in mmseg's ConvNeXt configs (``num_layers=6`` over 4 stages: the head's learning rate
+        is then ``decay_rate ** 3`` above the last stage's)."""
+        if self.num_layers is None:
+            return backbone_layers
+        if self.decay_type == 'layer_wise' and self.num_layers != backbone_layers - 2:
+            raise ValueError(
+                f'paramwise_cfg num_layers={self.num_layers}, but the id of the last block '
+                f'layer of this {type(backbone).__name__} is {backbone_layers - 2}; set '
+                f'num_layers={backbone_layers - 2} or leave it out')
+        if self.num_layers < backbone_layers - 2:
+            raise ValueError(
+                f'paramwise_cfg num_layers={self.num_layers} is below the number of stages of '
+                f'this {type(backbone).__name__} ({backbone_layers - 2}); valid values are '
+                f'>= {backbone_layers - 2}, or leave it out')
+        return self.num_layers + 2
+
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
         backbone, prefix = self._backbone(module)
         depth_of = self._depth_fn(backbone)
-        top, num_layers = depth_of(f'{prefix}<not a parameter>', prefix)  # top = num_layers - 1
-        if self.num_layers is not None and self.num_layers != num_layers - 2:
-            what = ('the id of its last block layer' if self.decay_type == 'layer_wise'
-                    else 'its number of stages')
-            raise ValueError(
-                f'paramwise_cfg num_layers={self.num_layers}, but {what} is {num_layers - 2} '
-                f'for this {type(backbone).__name__} ({self.decay_type}); set '
-                f'num_layers={num_layers - 2} or leave it out')
+        _, backbone_layers = depth_of(f'{prefix}<not a parameter>', prefix)
+        num_layers = self._num_layers(backbone, backbone_layers)
         groups = {}
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
             # the backbone's parameters by their depth; neck and heads at the top
-            depth = depth_of(name, prefix)[0] if name.startswith(prefix) else top
+            depth = depth_of(name, prefix)[0] if name.startswith(prefix) else num_layers - 1
+            if depth == backbone_layers - 1:  # the backbone's output norms: with the head
+                depth = num_layers - 1
             decay = decays(name, param)
             group_name = f'layer_{depth}_{"decay" if decay else "no_decay"}'
             if group_name not in groups:
