@@ -146,6 +146,8 @@ def test_every_config_has_published_numbers_and_suites_exist():
     for suite, names in PUBLISHED['suites'].items():
         assert set(names) <= set(CONFIGS), suite
     assert set(PUBLISHED['suites']['resnest']) == COMPARISON
+    for suite, table in PUBLISHED.get('paper_tables', {}).items():  # a paper's rows, in order
+        assert list(table['rows']) == PUBLISHED['suites'][suite], suite
     assert not osp.exists(osp.join(CONFIG_DIR, 'toy')), 'toy runs are derived, not written'
 
 
