@@ -155,3 +155,20 @@ def test_layer_depth_equals_mmpretrain():
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         mmbackbones.MODELS.build(dict(type='mmbackbones.ConvNeXt', **kwargs))
+
+
+def test_pretrained_prefix_of_mmdet_configs(tmp_path):
+    """mmdet's ConvNeXt configs load with prefix='backbone.': the backbone part of a whole
+    classifier checkpoint (mmpretrain's layout); any other prefix is refused."""
+    source = mmbackbones.build_backbone('convnext_atto', out_indices=(3, ))
+    randomise(source, every_parameter=True)
+    classifier = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    classifier['head.fc.weight'] = torch.zeros(10, 320)
+    torch.save(classifier, tmp_path / 'cls.pth')
+    init = dict(type='Pretrained', checkpoint=str(tmp_path / 'cls.pth'), prefix='backbone.')
+    model = mmbackbones.build_backbone('convnext_atto', out_indices=(3, ), init_cfg=init)
+    model.init_weights()
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items())
+    other = mmbackbones.build_backbone('convnext_atto', init_cfg=dict(init, prefix='model.'))
+    with pytest.raises(ValueError, match=r"prefix='model\.'.*'backbone\.'"):
+        other.init_weights()

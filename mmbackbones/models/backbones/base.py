@@ -213,6 +213,11 @@ class BaseBackbone(BaseModule):
         (local file, ``timm://``, ``torchvision://``), else the family's default init."""
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            # mmdet's ConvNeXt configs say prefix='backbone.': loading takes a detector's or
+            # classifier's backbone part anyway (unwrap_state_dict); another prefix is refused
+            if cfg.get('prefix') not in (None, 'backbone.'):
+                raise ValueError(f"init_cfg prefix={cfg['prefix']!r}; valid values are None and "
+                                 "'backbone.' (a checkpoint's backbone part is found by itself)")
             from mmbackbones.weights import load_pretrained
             self._init_default_weights()  # keys the checkpoint lacks still get a sane init
             load_pretrained(self, cfg['checkpoint'], source=cfg.get('source'))

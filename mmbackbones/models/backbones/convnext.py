@@ -185,20 +185,21 @@ class ConvNeXt(BaseBackbone):
                  layer_scale_init_value: float = 1e-6, out_indices=-1, frozen_stages: int = 0,
                  gap_before_final_norm: bool = True, with_cp: bool = False, init_cfg=None,
                  norm_eval: bool = False, pretrained=None):
-        if not isinstance(frozen_stages, int):
-            raise TypeError(f'frozen_stages must be an int, got {frozen_stages!r}')
-        if frozen_stages < -1:
-            raise ValueError(f'frozen_stages={frozen_stages}; valid values are -1 or 0 (nothing '
-                             'frozen) to 4 (the stem and the first frozen_stages stages)')
-        # mmpretrain's 0 freezes nothing: the base's -1 (its levels already hold the stem).
-        super().__init__(out_indices, max(frozen_stages, 0) or -1, norm_eval, with_cp, init_cfg,
-                         pretrained)
         settings = self.resolve_arch(arch)
         depths, channels = tuple(settings['depths']), tuple(settings['channels'])
         if len(depths) != len(channels) or not all(
                 isinstance(v, int) and v > 0 for v in depths + channels):
             raise ValueError(f'arch={arch!r}: depths and channels must be positive ints, one '
                              'of each per stage')
+        if not isinstance(frozen_stages, int):
+            raise TypeError(f'frozen_stages must be an int, got {frozen_stages!r}')
+        if not -1 <= frozen_stages <= len(depths):
+            raise ValueError(f'frozen_stages={frozen_stages} of ConvNeXt: valid values are -1 or '
+                             f'0 (nothing frozen) to {len(depths)} (the stem and the first '
+                             'frozen_stages stages), as in mmpretrain')
+        # mmpretrain's 0 freezes nothing: the base's -1 (its levels already hold the stem).
+        super().__init__(out_indices, max(frozen_stages, 0) or -1, norm_eval, with_cp, init_cfg,
+                         pretrained)
         if not isinstance(stem_patch_size, int) or stem_patch_size < 1:
             raise ValueError(f'stem_patch_size={stem_patch_size!r}; it must be a positive int')
         if not 0.0 <= drop_path_rate < 1.0:
@@ -275,11 +276,12 @@ class ConvNeXt(BaseBackbone):
             x = self.run_blocks(stage, self.downsample_layers[i](x))
             if i in self.out_indices:
                 norm = getattr(self, f'norm{i}')
+                stride = self.level_strides[i]
+                level = x[..., :-(-height // stride), :-(-width // stride)]  # without padding
                 if self.gap_before_final_norm:
-                    outs.append(norm(x.mean((-2, -1), keepdim=True)).flatten(1))
+                    outs.append(norm(level.mean((-2, -1), keepdim=True)).flatten(1))
                 else:
-                    stride = self.level_strides[i]
-                    outs.append(norm(x[..., :-(-height // stride), :-(-width // stride)]))
+                    outs.append(norm(level))
             if i == self.out_indices[-1]:
                 break
         return tuple(outs)
