@@ -38,6 +38,7 @@ def _official_from_torchvision(state_dict):
     return out
 
 
+@pytest.mark.slow  # ConvNeXt-T twice; the default run keeps the V2 round trip below
 def test_official_layout_gives_the_reference_features():
     ref = build_reference('convnext_tiny', 'torchvision')
     randomise(ref.model)
