@@ -301,19 +301,14 @@ class ConvNeXt(BaseBackbone):
         """Layer id of every block, per stage: the ConvNeXt authors' layer-wise decay (their
         detection / segmentation code, mmpretrain's ``get_layer_depth``, mmdet's and mmseg's
         ``LearningRateDecayOptimizerConstructor``): stages 0 and 1 are one layer each, stage 2
-        one layer per three blocks, the last stage one layer."""
-        third = 3 + math.ceil(self.depths[2] / 3) if len(self.depths) == 4 else None
-        ids, next_id = [], 1
-        for i, depth in enumerate(self.depths):
-            if len(self.depths) == 4 and i == 2:
-                ids.append([3 + j // 3 for j in range(depth)])
-                next_id = third
-            elif len(self.depths) == 4 and i == 3:
-                ids.append([third] * depth)
-            else:
-                ids.append([next_id] * depth)
-                next_id += 1
-        return ids
+        one layer per three blocks, the last stage one layer (ConvNeXt-T: 1, 2, 3..5, 6;
+        -S/-B/-L: up to 12). mmpretrain fixes the last id at 6 or 12, which leaves id 5 unused
+        for the 6-block stage 2 of atto/femto/pico; here it is 5."""
+        if len(self.depths) != 4:  # a custom architecture: one layer per stage
+            return [[i + 1] * depth for i, depth in enumerate(self.depths)]
+        d0, d1, d2, d3 = self.depths
+        last = 3 + math.ceil(d2 / 3)
+        return [[1] * d0, [2] * d1, [3 + j // 3 for j in range(d2)], [last] * d3]
 
     def _layer_depths(self) -> Dict[str, int]:
         """The stem is layer 0, a downsampling layer shares the id of the stage it starts,
