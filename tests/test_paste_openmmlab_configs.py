@@ -277,10 +277,11 @@ def test_pasted_mmpretrain_dicts_build_the_same_backbone(library):
         assert total and passed == total, f'{library} {family}: {passed}/{total}'
 
 
-def test_pasted_mmpretrain_resnet_keeps_mmpretrains_norm_eval():
-    """mmpretrain's ResNet defaults to norm_eval=False, mmdet's to True: the re-identification
-    ResNet of mmdet's trackers, pasted, trains its BatchNorm statistics as in mmpretrain, while
-    the same dict without `_scope_` gets the default of the scope it is built in (mmdet's)."""
+def test_pasted_mmpretrain_resnet_keeps_mmpretrains_defaults():
+    """mmpretrain's ResNet defaults to norm_eval=False and out_indices=(3,), mmdet's to True and
+    (0, 1, 2, 3): the re-identification ResNet of mmdet's trackers, pasted, trains its BatchNorm
+    statistics as in mmpretrain, while the same dict without `_scope_` gets the defaults of the
+    scope it is built in (mmdet's)."""
     dicts, _, _ = _collect('mmdet')
     resnets = [cfg for cfg in dicts.values() if cfg['type'] == 'mmpretrain.ResNet']
     assert resnets
@@ -291,3 +292,9 @@ def test_pasted_mmpretrain_resnet_keeps_mmpretrains_norm_eval():
             assert _build(mmbackbones.MODELS, paste(cfg)).norm_eval is False
             scope_default = dict(cfg, type='mmbackbones.ResNet')
             assert _build(mmbackbones.MODELS, scope_default).norm_eval is True
+            # and without out_indices, mmpretrain's default: the last stage only
+            bare = {k: v for k, v in cfg.items() if k != 'out_indices'}
+            assert _build(reference, bare).out_indices == (3, )
+            assert _build(mmbackbones.MODELS, paste(bare)).out_indices == (3, )
+            assert _build(mmbackbones.MODELS, dict(bare, type='mmbackbones.ResNet')).out_indices \
+                == (0, 1, 2, 3)

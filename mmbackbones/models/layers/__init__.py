@@ -1,4 +1,5 @@
-from .args import DEFAULT_ACT, DEFAULT_NORM, check_choice, int_tuple, openmmlab_norm_eval
+from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, int_tuple, openmmlab_norm_eval,
+                   openmmlab_scope)
 from .checkpoint import checkpoint_module
 from .conv_plugin import PluginMixin, build_conv, check_dcn, stage_plugins
 from .drop_path import DropPath, drop_path_rates
@@ -10,4 +11,4 @@ from .split_attention import SplitAttention
 __all__ = ['DEFAULT_ACT', 'DEFAULT_NORM', 'DropPath', 'Mlp', 'PluginMixin', 'SplitAttention',
            'add_residual', 'build_act', 'build_conv', 'build_norm', 'check_choice', 'check_dcn',
            'checkpoint_module', 'drop_path_rates', 'int_tuple', 'openmmlab_norm_eval',
-           'projection_shortcut', 'split_strides', 'stage_plugins']
+           'openmmlab_scope', 'projection_shortcut', 'split_strides', 'stage_plugins']
