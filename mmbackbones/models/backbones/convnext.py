@@ -472,7 +472,7 @@ def _reference_levels(stage_outputs, final_norm, size):
         if index == len(stage_outputs) - 1:
             levels.append(final_norm(x))
         else:
-            levels.append(F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], eps=1e-6)
+            levels.append(F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], eps=final_norm.eps)
                           .permute(0, 3, 1, 2))
     return levels
 
