@@ -1,4 +1,6 @@
-"""Layer-wise learning-rate decay for every backbone (docs/training.md, 'Layer-wise learning-rate decay').
+"""Layer-wise learning-rate decay for every backbone.
+
+docs/training.md, 'Layer-wise learning-rate decay', says how to use it.
 
 Fine-tuning a pretrained backbone with a learning rate that shrinks geometrically from the head
 down to the stem (BEiT, Bao et al. 2021; the ConvNeXt and Swin detection recipes).

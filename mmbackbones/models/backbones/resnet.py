@@ -40,8 +40,8 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, PluginMixin, add_residual, build_act,
                       build_conv, build_norm, check_choice, check_dcn, drop_path_rates,
-                      int_tuple, openmmlab_norm_eval, openmmlab_scope, projection_shortcut, split_strides,
-                      stage_plugins)
+                      int_tuple, openmmlab_norm_eval, openmmlab_scope, projection_shortcut,
+                      split_strides, stage_plugins)
 from .base import BaseBackbone
 
 __all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNeXt']
