@@ -146,6 +146,8 @@ def test_every_config_has_published_numbers_and_suites_exist():
     for suite, names in PUBLISHED['suites'].items():
         assert set(names) <= set(CONFIGS), suite
     assert set(PUBLISHED['suites']['resnest']) == COMPARISON
+    for suite, table in PUBLISHED.get('paper_tables', {}).items():  # a paper's rows, in order
+        assert list(table['rows']) == PUBLISHED['suites'][suite], suite
     assert not osp.exists(osp.join(CONFIG_DIR, 'toy')), 'toy runs are derived, not written'
 
 
@@ -249,6 +251,10 @@ def test_mirrors_its_openmmlab_config(name):
         for cfg in (ours_pre, ref_pre):
             for key in ('mean', 'std', 'bgr_to_rgb'):
                 cfg.pop(key)
+    if b.get('optim_wrapper', {}).get('constructor') == 'LearningRateDecayOptimizerConstructor':
+        # documented: our layer-decay constructor (its groups equal OpenMMLab's on ConvNeXt)
+        assert a['optim_wrapper'].pop('constructor') == 'mmbackbones.LayerDecayOptimizerConstructor'
+        b['optim_wrapper'].pop('constructor')
     assert _diff(a, b) == []
 
     ours_backbone, ref_backbone = ours.model.backbone, ref.model.backbone
@@ -322,9 +328,9 @@ def test_pretrained_checkpoint_fits_the_backbone(name, checkpoint, monkeypatch):
         backbone = _registry(cfg.default_scope).build(dict(cfg.model.backbone, init_cfg=None))
     report = load_pretrained(backbone, checkpoint)
     assert len(calls) == 1
-    if cfg.model.backbone.type == 'mmbackbones.SwinTransformer':
-        # timm's Swin has one final norm (our norm3); the norms of the earlier outputs start
-        # fresh, as in mmdet
+    if cfg.model.backbone.type in ('mmbackbones.SwinTransformer', 'mmbackbones.ConvNeXt'):
+        # timm's Swin and ConvNeXt have one final norm (our norm3); the norms of the earlier
+        # outputs start fresh, as in mmdet
         assert set(report['missing']) <= {f'norm{i}.{p}' for i in range(3)
                                           for p in ('weight', 'bias')}
         assert 'norm3.weight' not in report['missing']

@@ -71,6 +71,37 @@ def _fast_config_parsing():
         tempfile.tempdir = old_tempdir
 
 
+MMPRETRAIN = 'mmpretrain.'
+
+
+def _class_name(backbone_type) -> str:
+    """mmdet / mmseg configs name mmpretrain's classes with its scope: 'mmpretrain.ConvNeXt'."""
+    if isinstance(backbone_type, str) and backbone_type.startswith(MMPRETRAIN):
+        return backbone_type[len(MMPRETRAIN):]
+    return backbone_type
+
+
+def paste(cfg: dict) -> dict:
+    """The paste rule: ``type`` becomes ``mmbackbones.<the same class>``. A dict of
+    mmpretrain's class (``type='mmpretrain.ResNet'`` in an mmdet config) also gets
+    ``_scope_='mmpretrain'``: mmengine builds it under mmpretrain's default scope, so it has
+    mmpretrain's defaults (ResNet: ``norm_eval=False``), not those of the config's library."""
+    pasted = dict(cfg, type=f'mmbackbones.{_class_name(cfg["type"])}')
+    if cfg['type'].startswith(MMPRETRAIN):
+        pasted['_scope_'] = 'mmpretrain'
+    return pasted
+
+
+def _backbone_dicts(model):
+    """The backbone dicts of a model config: ``model.backbone`` and nested ones (a tracker's
+    ``model.reid.backbone``)."""
+    for key, value in model.items():
+        if key == 'backbone' and isinstance(value, dict):
+            yield value
+        elif isinstance(value, dict):
+            yield from _backbone_dicts(value)
+
+
 @functools.lru_cache(maxsize=None)
 def _collect(library):
     """(backbone dicts keyed by their JSON, config paths per key, unparseable configs)."""
@@ -84,20 +115,23 @@ def _collect(library):
         for path in files:
             try:
                 cfg = parse(path)
-            except Exception as err:  # e.g. configs that need mmpretrain, or a missing base
+            except Exception as err:  # e.g. configs that need a package that is not installed
                 unparseable.append((os.path.relpath(path, root), type(err).__name__))
                 continue
             model = cfg.get('model')
-            backbone = model.get('backbone') if isinstance(model, dict) else None
-            if not isinstance(backbone, dict) or backbone.get('type') not in ours:
+            if not isinstance(model, dict):
                 continue
-            backbone = backbone.to_dict() if hasattr(backbone, 'to_dict') else dict(backbone)
-            if library == 'mmseg' and model.get('pretrained') is not None:
-                # mmseg's EncoderDecoder: backbone.pretrained = model.pretrained
-                backbone['pretrained'] = model['pretrained']
-            key = json.dumps(backbone, sort_keys=True, default=repr)
-            dicts[key] = backbone
-            paths[key].append(os.path.relpath(path, root))
+            for found in _backbone_dicts(model):
+                if _class_name(found.get('type')) not in ours:
+                    continue
+                backbone = found.to_dict() if hasattr(found, 'to_dict') else dict(found)
+                if (library == 'mmseg' and found is model.get('backbone')
+                        and model.get('pretrained') is not None):
+                    # mmseg's EncoderDecoder: backbone.pretrained = model.pretrained
+                    backbone['pretrained'] = model['pretrained']
+                key = json.dumps(backbone, sort_keys=True, default=repr)
+                dicts[key] = backbone
+                paths[key].append(os.path.relpath(path, root))
     return dicts, dict(paths), unparseable
 
 
@@ -170,7 +204,7 @@ def _compare_in_scope(dicts, reference):
             # OpenMMLab itself cannot build it here: nothing to match (reported, not counted)
             results[key] = f'OpenMMLab cannot build it either ({_first_line(err)})'
             continue
-        pasted = dict(cfg, type=f'mmbackbones.{cfg["type"]}')
+        pasted = paste(cfg)
         try:
             ours = _summary(_build(mmbackbones.MODELS, pasted))
         except Exception as err:
@@ -229,3 +263,38 @@ def test_pasted_swin_dicts_build_the_same_backbone(library):
     passed, total = _report(library, 'SwinTransformer')
     assert total, f'no {library} config uses SwinTransformer'
     assert passed >= MIN_RATE * total, f'{library} Swin: {passed}/{total}'
+
+
+@pytest.mark.parametrize('library', sorted(LIBRARIES))
+def test_pasted_mmpretrain_dicts_build_the_same_backbone(library):
+    """mmdet's and mmseg's `type='mmpretrain.<Class>'` dicts (ConvNeXt; the trackers'
+    re-identification ResNet), built by OpenMMLab with mmpretrain's defaults and pasted."""
+    dicts, _, _ = _collect(library)
+    families = sorted({cfg['type'] for cfg in dicts.values() if cfg['type'].startswith(MMPRETRAIN)})
+    assert families, f'no {library} config uses an mmpretrain backbone we register'
+    for family in families:
+        passed, total = _report(library, family)
+        assert total and passed == total, f'{library} {family}: {passed}/{total}'
+
+
+def test_pasted_mmpretrain_resnet_keeps_mmpretrains_defaults():
+    """mmpretrain's ResNet defaults to norm_eval=False and out_indices=(3,), mmdet's to True and
+    (0, 1, 2, 3): the re-identification ResNet of mmdet's trackers, pasted, trains its BatchNorm
+    statistics as in mmpretrain, while the same dict without `_scope_` gets the defaults of the
+    scope it is built in (mmdet's)."""
+    dicts, _, _ = _collect('mmdet')
+    resnets = [cfg for cfg in dicts.values() if cfg['type'] == 'mmpretrain.ResNet']
+    assert resnets
+    reference = _reference_registry('mmdet')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        for cfg in resnets:
+            assert _build(reference, cfg).norm_eval is False
+            assert _build(mmbackbones.MODELS, paste(cfg)).norm_eval is False
+            scope_default = dict(cfg, type='mmbackbones.ResNet')
+            assert _build(mmbackbones.MODELS, scope_default).norm_eval is True
+            # and without out_indices, mmpretrain's default: the last stage only
+            bare = {k: v for k, v in cfg.items() if k != 'out_indices'}
+            assert _build(reference, bare).out_indices == (3, )
+            assert _build(mmbackbones.MODELS, paste(bare)).out_indices == (3, )
+            assert _build(mmbackbones.MODELS, dict(bare, type='mmbackbones.ResNet')).out_indices \
+                == (0, 1, 2, 3)

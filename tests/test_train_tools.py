@@ -299,3 +299,16 @@ def test_demo_model_learns_the_synthetic_data(tmp_path):
     assert proc.returncode == 0, explain(proc)
     match = re.findall(r'coco/bbox_mAP_50: (\d\.\d+)', proc.stdout + proc.stderr)
     assert match and float(match[-1]) >= 0.5, explain(proc)
+
+
+def test_amp_optim_wrapper_runs_in_float32_without_a_gpu(monkeypatch):
+    """mmdet's and mmseg's ConvNeXt recipes train with AmpOptimWrapper, which needs a GPU: on
+    the CPU the same config trains in float32 (--amp itself is still refused)."""
+    from mmengine.config import Config
+    from mmbackbones.cli.launch import adapt_to_machine
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = Config(dict(model=dict(type='MaskRCNN'), optim_wrapper=dict(
+        type='AmpOptimWrapper', loss_scale='dynamic', optimizer=dict(type='AdamW', lr=1e-4))))
+    adapt_to_machine(cfg, 'none')
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper and cfg.optim_wrapper.optimizer.lr == 1e-4

@@ -44,10 +44,30 @@ def config_table() -> str:
     return '\n'.join(lines)
 
 
+def paper_table(suite: str) -> str:
+    """A paper's comparison table (``paper_tables`` of configs/published.json): its rows next to
+    the configs that reproduce them and the numbers their own sources publish
+    (``tools/compare.py SUITE`` measures them)."""
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    from compare import LABELS, format_published, load_published
+    published = load_published()
+    table = published['paper_tables'][suite]
+    lines = [f'From the {table["source"]}.', '',
+             '| config | paper | paper params / GFLOPs | published for this config |',
+             '|---|---|---|---|']
+    for name, row in table['rows'].items():
+        metrics = ' / '.join(f'{v:g} {LABELS[k]}' for k, v in row.items() if k in LABELS)
+        path = f'configs/{name}.py'
+        lines.append(f'| [`{path}`]({path}) | {metrics} | {row["params_m"]:g}M / '
+                     f'{row["gflops"]:g}G | {format_published(published["configs"][name])} |')
+    return '\n'.join(lines)
+
+
 def sections():
     sys.path.insert(0, ROOT)
     from mmbackbones.zoo import variant_table
-    return {'zoo': variant_table(), 'configs': config_table()}
+    return {'zoo': variant_table(), 'configs': config_table(),
+            'convnext_vs_swin': paper_table('convnext_vs_swin')}
 
 
 def render(text: str) -> str:

@@ -255,8 +255,9 @@ def _replace_sync_bn(node):
 def adapt_to_machine(cfg, launcher, amp=False):
     """Make a GPU config run where there is no GPU.
 
-    Without CUDA: SyncBN becomes BN (torch's SyncBatchNorm needs a GPU), DDP uses gloo and
-    wraps CPU modules (no ``device_ids``), and ``--amp`` is refused with a clear message.
+    Without CUDA: SyncBN becomes BN (torch's SyncBatchNorm needs a GPU), a config's
+    ``AmpOptimWrapper`` becomes a float32 ``OptimWrapper``, DDP uses gloo and wraps CPU
+    modules (no ``device_ids``), and ``--amp`` is refused with a clear message.
     With CUDA and no launcher, mmengine itself reverts SyncBN (``revert_sync_batchnorm``).
     """
     import torch
@@ -269,6 +270,12 @@ def adapt_to_machine(cfg, launcher, amp=False):
     if replaced:
         print(f'[mmbackbones] no GPU: {replaced} SyncBN norm config(s) use plain BN instead',
               file=sys.stderr)
+    optim = cfg.get('optim_wrapper')
+    if isinstance(optim, dict) and optim.get('type') == 'AmpOptimWrapper':
+        # mixed precision is a GPU speed-up of the recipe (mmdet's / mmseg's ConvNeXt configs)
+        optim['type'] = 'OptimWrapper'
+        optim.pop('loss_scale', None)
+        print('[mmbackbones] no GPU: AmpOptimWrapper -> OptimWrapper (float32)', file=sys.stderr)
     if launcher == 'none':
         return
     env_cfg = cfg.setdefault('env_cfg', ConfigDict())

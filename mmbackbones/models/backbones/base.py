@@ -213,6 +213,11 @@ class BaseBackbone(BaseModule):
         (local file, ``timm://``, ``torchvision://``), else the family's default init."""
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            # mmdet's ConvNeXt configs say prefix='backbone.': loading takes a detector's or
+            # classifier's backbone part anyway (unwrap_state_dict); another prefix is refused
+            if cfg.get('prefix') not in (None, 'backbone.'):
+                raise ValueError(f"init_cfg prefix={cfg['prefix']!r}; valid values are None and "
+                                 "'backbone.' (a checkpoint's backbone part is found by itself)")
             from mmbackbones.weights import load_pretrained
             self._init_default_weights()  # keys the checkpoint lacks still get a sane init
             load_pretrained(self, cfg['checkpoint'], source=cfg.get('source'))
@@ -230,16 +235,29 @@ class BaseBackbone(BaseModule):
     def num_blocks(self) -> int:
         return sum(len(self.level_blocks(i)) for i in range(self.num_levels))
 
+    def layer_decay_ids(self) -> List[List[int]]:
+        """The layer id of every block, per level: one layer per block, numbered from 1 in
+        forward order. A family whose authors decay by groups of blocks (ConvNeXt) says so
+        here; ids never decrease along the network and none is left out."""
+        ids, depth = [], 0
+        for index in range(self.num_levels):
+            count = len(self.level_blocks(index))
+            ids.append(list(range(depth + 1, depth + count + 1)))
+            depth += count
+        return ids
+
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Return ``(layer_id, num_layers)`` for layer-wise learning-rate decay.
 
-        Derived from the level structure: the stem is layer 0, the blocks are numbered from 1
-        in forward order, a transition module shares the number of the block before it, and
-        everything else (output norms) gets ``num_layers - 1``.
+        Derived from the level structure: the stem is layer 0, the blocks have the ids of
+        :meth:`layer_decay_ids` (by default numbered from 1 in forward order), a transition
+        module shares the id of the block before it, and everything else (output norms) gets
+        ``num_layers - 1``.
         """
         if prefix and param_name.startswith(prefix):
             param_name = param_name[len(prefix):]
-        num_layers = self.num_blocks() + 2
+        last_block = max((ids[-1] for ids in self.layer_decay_ids() if ids), default=0)
+        num_layers = last_block + 2
         return self._layer_depths().get(param_name, num_layers - 1), num_layers
 
     def _layer_depths(self) -> Dict[str, int]:
@@ -249,13 +267,30 @@ class BaseBackbone(BaseModule):
             return table
         by_id = {id(p): 0 for m in self.stem_modules() for p in m.parameters()}
         by_id.update((id(p), 0) for p in self.stem_parameters())
+        layer_ids = self.layer_decay_ids()
         depth = 0
         for index in range(self.num_levels):
-            for block in self.level_blocks(index):
-                depth += 1
+            for block, depth in zip(self.level_blocks(index), layer_ids[index]):
                 by_id.update((id(p), depth) for p in block.parameters())
             for module in self.transition_modules(index):
                 by_id.update((id(p), depth) for p in module.parameters())
         table = {name: by_id[id(p)] for name, p in self.named_parameters() if id(p) in by_id}
         self.__dict__['_layer_depth_table'] = table
         return table
+
+    def get_stage_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """Return ``(stage_id, num_levels + 2)`` for stage-wise learning-rate decay: the stem
+        is 0, level ``i`` (its blocks and the transition after them) is ``i + 1``, everything
+        else (output norms) ``num_levels + 1``."""
+        if prefix and param_name.startswith(prefix):
+            param_name = param_name[len(prefix):]
+        table = self.__dict__.get('_stage_depth_table')
+        if table is None:
+            by_id = {id(p): 0 for m in self.stem_modules() for p in m.parameters()}
+            by_id.update((id(p), 0) for p in self.stem_parameters())
+            for index in range(self.num_levels):
+                for module in list(self.level_blocks(index)) + self.transition_modules(index):
+                    by_id.update((id(p), index + 1) for p in module.parameters())
+            table = {name: by_id[id(p)] for name, p in self.named_parameters() if id(p) in by_id}
+            self.__dict__['_stage_depth_table'] = table
+        return table.get(param_name, self.num_levels + 1), self.num_levels + 2

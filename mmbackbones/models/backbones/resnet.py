@@ -40,8 +40,8 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, PluginMixin, add_residual, build_act,
                       build_conv, build_norm, check_choice, check_dcn, drop_path_rates,
-                      int_tuple, openmmlab_norm_eval, projection_shortcut, split_strides,
-                      stage_plugins)
+                      int_tuple, openmmlab_norm_eval, openmmlab_scope, projection_shortcut,
+                      split_strides, stage_plugins)
 from .base import BaseBackbone
 
 __all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNeXt']
@@ -144,7 +144,9 @@ class ResNet(BaseBackbone):
         num_stages: 1..4 stages (mmdet's C4 detectors use 3 and put ``layer4`` in the RoI head).
         strides, dilations: per-stage stride of the first block and dilation of the 3x3 convs,
             one per stage.
-        out_indices: stages to return; stages after the last of them are not built.
+        out_indices: stages to return; stages after the last of them are not built. ``None``
+            (default): OpenMMLab's default of the scope the model is built in (mmdet, mmseg:
+            ``(0, 1, 2, 3)``; mmpretrain's ResNet, pasted with ``_scope_='mmpretrain'``: ``(3,)``).
         style: ``'pytorch'`` (3x3 conv strided) or ``'caffe'`` (first 1x1 conv strided).
         deep_stem: three 3x3 convs (``stem_channels // 2``, ``// 2``, ``stem_channels``) instead
             of one 7x7 conv (v1c/v1d). ``stem_type='deep'``/``'plain'`` says the same.
@@ -153,7 +155,8 @@ class ResNet(BaseBackbone):
         conv_cfg: mmcv conv config of every conv (e.g. ``dict(type='ConvWS')``).
         norm_cfg, act_cfg: mmcv norm and activation.
         norm_eval: BatchNorm in eval mode while training. ``None`` (default): OpenMMLab's
-            default of the scope the model is built in (mmdet: ``True``; mmseg, other: ``False``).
+            default of the scope the model is built in (mmdet: ``True``; mmseg, mmpretrain,
+            other: ``False``).
         dcn, stage_with_dcn: deformable 3x3 convs (mmcv ``DCN``/``DCNv2``) in the stages marked.
         plugins: ``[dict(cfg=..., position='after_conv1'|'after_conv2'|'after_conv3',
             stages=(bool, ...))]`` built by mmcv's ``build_plugin_layer`` (bottlenecks only).
@@ -190,7 +193,7 @@ class ResNet(BaseBackbone):
                  stem_channels: Optional[int] = None, base_channels: int = 64,
                  num_stages: int = 4, strides: Sequence[int] = (1, 2, 2, 2),
                  dilations: Sequence[int] = (1, 1, 1, 1),
-                 out_indices: Sequence[int] = (0, 1, 2, 3), style: str = 'pytorch',
+                 out_indices: Optional[Sequence[int]] = None, style: str = 'pytorch',
                  deep_stem: Optional[bool] = None, avg_down: bool = False,
                  frozen_stages: int = -1, conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = DEFAULT_NORM, norm_eval: Optional[bool] = None,
@@ -205,6 +208,8 @@ class ResNet(BaseBackbone):
                  block_args: Optional[dict] = None):
         if norm_eval is None:
             norm_eval = openmmlab_norm_eval()
+        if out_indices is None:
+            out_indices = (3, ) if openmmlab_scope() == 'mmpretrain' else (0, 1, 2, 3)
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)

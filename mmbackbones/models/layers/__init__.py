@@ -1,4 +1,5 @@
-from .args import DEFAULT_ACT, DEFAULT_NORM, check_choice, int_tuple, openmmlab_norm_eval
+from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, int_tuple, openmmlab_norm_eval,
+                   openmmlab_scope)
 from .checkpoint import checkpoint_module
 from .conv_plugin import PluginMixin, build_conv, check_dcn, stage_plugins
 from .drop_path import DropPath, drop_path_rates
@@ -13,7 +14,7 @@ from .squeeze_excite import SqueezeExcite, build_gate
 __all__ = ['DEFAULT_ACT', 'DEFAULT_NORM', 'DropPath', 'Mlp', 'PluginMixin', 'SplitAttention',
            'add_residual', 'build_act', 'build_conv', 'build_norm', 'check_choice', 'check_dcn',
            'checkpoint_module', 'drop_path_rates', 'int_tuple', 'openmmlab_norm_eval',
-           'projection_shortcut', 'split_strides', 'stage_plugins']
+           'openmmlab_scope', 'projection_shortcut', 'split_strides', 'stage_plugins']
 # Inverted residual blocks (MobileNet, EfficientNet), squeeze-excite, TensorFlow 'SAME' padding.
 __all__ += ['PADDING_MODES', 'Conv2dSame', 'ConvNormAct', 'FusedMBConv', 'InvertedResidual',
             'SqueezeExcite', 'build_gate', 'create_conv2d', 'make_divisible', 'pad_same',

@@ -5,7 +5,8 @@ mistake in a config reads the same whichever family it is made in.
 """
 from typing import Tuple
 
-__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'int_tuple', 'openmmlab_norm_eval']
+__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'int_tuple', 'openmmlab_norm_eval',
+           'openmmlab_scope']
 
 # OpenMMLab's convnet defaults (mmdet/mmseg ResNet, mmcv ConvModule).
 DEFAULT_NORM = dict(type='BN', requires_grad=True)
@@ -35,12 +36,21 @@ def int_tuple(name: str, values, length: int, minimum: int = 1,
     return tuple(values)
 
 
-def openmmlab_norm_eval() -> bool:
-    """mmdet's convnets default to ``norm_eval=True``, mmseg's to ``False``: follow the default
-    scope the model is built in, so that a pasted config keeps its meaning in either."""
+def openmmlab_scope():
+    """The name of mmengine's current default scope (``'mmdet'``, ``'mmseg'``,
+    ``'mmpretrain'``, ...), or None: where OpenMMLab libraries' defaults differ, ours follow the
+    library the model is built in."""
     try:
         from mmengine.registry import DefaultScope
     except ImportError:
-        return False
+        return None
     scope = DefaultScope.get_current_instance()
-    return scope is not None and scope.scope_name == 'mmdet'
+    return None if scope is None else scope.scope_name
+
+
+def openmmlab_norm_eval() -> bool:
+    """mmdet's convnets default to ``norm_eval=True``, mmseg's and mmpretrain's to ``False``:
+    follow the default scope the model is built in, so that a pasted config keeps its meaning
+    in each. A dict pasted from ``type='mmpretrain.X'`` into an mmdet config adds
+    ``_scope_='mmpretrain'``: mmengine then builds it under mmpretrain's scope."""
+    return openmmlab_scope() == 'mmdet'
