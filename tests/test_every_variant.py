@@ -20,6 +20,9 @@ from mmbackbones.zoo import get_variant, list_variants
 from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
+# torchvision's classification heads (ResNet/RegNet: fc; EfficientNet/MobileNet: classifier;
+# Swin: head; ViT: heads), removed for a row whose only count reference is torchvision
+TORCHVISION_HEADS = ('fc', 'classifier', 'head', 'heads')
 
 
 def _params(with_source=False):
@@ -85,16 +88,24 @@ def test_parameter_count_matches_reference(name):
         model = mmbackbones.build_backbone(name, out_indices=(-1, ))
     ours = sum(p.numel() for p in model.parameters())
     assert ours == variant.params
-    # the independent truth the zoo integer came from: timm, else the OpenMMLab reference
+    # the independent truth the zoo integer came from: timm, else the OpenMMLab reference,
+    # else torchvision's model without its classifier
     if 'timm' in variant.refs:
         import timm
         with torch.device('meta'):
             ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
-    else:
+    elif any(s in variant.refs for s in OPENMMLAB_SOURCES):
         source = next(s for s in OPENMMLAB_SOURCES if s in variant.refs)
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
         with torch.device('meta'):
             ref = build_openmmlab(cfg, source)
+    else:
+        import torchvision
+        with torch.device('meta'):
+            ref = torchvision.models.get_model(variant.refs['torchvision'], weights=None)
+        for head in TORCHVISION_HEADS:
+            if hasattr(ref, head):
+                setattr(ref, head, torch.nn.Identity())
     assert ours == sum(p.numel() for p in ref.parameters())
 
 
@@ -174,8 +185,11 @@ def test_frozen_stages_stop_gradients_and_statistics(name):
         everything = mmbackbones.build_backbone(name, frozen_stages=model.num_levels)
     stem_ids = {id(p) for m in stem_only.stem_modules() for p in m.parameters()} | {
         id(p) for p in stem_only.stem_parameters()}
-    assert stem_ids and all(p.requires_grad == (id(p) not in stem_ids)
-                            for p in stem_only.parameters())
+    if stem_only.stem_modules():
+        assert stem_ids and all(p.requires_grad == (id(p) not in stem_ids)
+                                for p in stem_only.parameters())
+    else:  # the stem conv is level 0 (EfficientNet, as in OpenMMLab): 0 freezes nothing
+        assert all(p.requires_grad for p in stem_only.parameters())
     last_level = {id(p) for m in everything.level_modules(everything.num_levels - 1)
                   for p in m.parameters()}
     assert last_level and not any(p.requires_grad for p in everything.parameters()
@@ -229,7 +243,8 @@ def test_layer_depth_covers_every_parameter_in_forward_order(name):
     depths = [model.get_layer_depth(n) for n, _ in model.named_parameters()]
     num_layers = depths[0][1]
     assert all(n == num_layers for _, n in depths)
-    assert depths[0][0] == 0  # the stem comes first
+    # the stem comes first (layer 0; where the stem conv is level 0, it is block 1)
+    assert depths[0][0] == (0 if model.stem_modules() else 1)
     assert all(0 <= d < num_layers for d, _ in depths)
     ids = [d for d, _ in depths]
     assert ids == sorted(ids), 'layer ids must not decrease along the network'
