@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from mmbackbones.references import reference_levels
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter
+from mmbackbones.weights.convert import PretrainedMismatchError, register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (ConvNormAct, FusedMBConv, InvertedResidual, drop_path_rates,
@@ -47,9 +47,6 @@ TF_SAME = dict(type='Conv2dAdaptivePadding')
 TF_BN = dict(type='BN', eps=1e-3)
 # mmcv's Swish is x * sigmoid(x), PyTorch's SiLU the same function in one kernel.
 _SWISH_TYPES = ('Swish', 'MemoryEfficientSwish')
-
-BLOCK_KINDS = ('mbconv', 'fused', 'conv')
-
 
 class Stage(NamedTuple):
     """One stage of identical blocks (the first carries the stride).
@@ -427,8 +424,10 @@ class _Keys:
         try:
             level, position = self.model.block_positions[stage][index]
         except IndexError:
-            raise KeyError(f'block {stage}.{index} does not exist in {self.model.arch!r} of '
-                           f'{type(self.model).__name__} (a checkpoint of another size?)')
+            raise PretrainedMismatchError(
+                f'the checkpoint has block {index} of stage {stage}, which '
+                f'{type(self.model).__name__}(arch={self.model.arch!r}) does not have: a '
+                'checkpoint of another size') from None
         prefix = f'layers.{level}.{position}.'
         return prefix, self.model.layers[level][position] if self.built(level) else None
 
