@@ -145,8 +145,6 @@ class _EfficientNetBase(BaseBackbone):
         if not isinstance(drop_path_rate, (int, float)) or not 0 <= drop_path_rate < 1:
             raise ValueError(f'drop_path_rate={drop_path_rate!r}; valid values are floats in '
                              '[0, 1)')
-        stages, stem, head = self.scaled_stages(spec)
-        self.stages = stages
         stage_levels, level_channels, level_strides = self.level_table(spec)
         if out_indices is None:
             out_indices = self.detection_levels(level_strides)
@@ -154,32 +152,33 @@ class _EfficientNetBase(BaseBackbone):
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)
         self.arch = arch
-        act_cfg = _squeeze_act(act_cfg)
-        common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.stages, stem, head = self.scaled_stages(spec)
+        common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=_squeeze_act(act_cfg))
         num_levels = len(level_channels)
+        # levels after the last one out_indices returns compute nothing an output needs
         built = self._built_levels(num_levels)
 
-        layers = [ConvNormAct(in_channels, stem, 3, 2, **common)]
-        rates = drop_path_rates(drop_path_rate, [sum(s.repeats for s in stages)])[0]
+        layers = [ConvNormAct(in_channels, stem, 3, 2, **common)]  # level 0
+        groups: List[list] = [[] for _ in range(num_levels - 2)]  # the blocks of levels 1..
+        rates = drop_path_rates(drop_path_rate, [sum(s.repeats for s in self.stages)])[0]
         # (level, index in the level) of every block, stage by stage: the converters' map
         self.block_positions: List[List[Tuple[int, int]]] = []
-        groups: Dict[int, List[nn.Module]] = {}
         channels, block_id = stem, 0
-        for stage, level in zip(stages, stage_levels):
+        for stage, level in zip(self.stages, stage_levels):
             positions = []
             for repeat in range(stage.repeats):
-                group = groups.setdefault(level, [])
+                group = groups[level - 1]
                 positions.append((level, len(group)))
-                group.append(self._block(stage, channels, stage.stride if repeat == 0 else 1,
-                                         rates[block_id], common))
+                group.append(None if level >= built else self._block(
+                    stage, channels, stage.stride if repeat == 0 else 1, rates[block_id],
+                    common))
                 channels = stage.channels
                 block_id += 1
             self.block_positions.append(positions)
-        for level in range(1, num_levels - 1):
-            layers.append(nn.Sequential(*groups[level]))
-        layers.append(ConvNormAct(channels, head, 1, **common))
-        # levels after the last one out_indices returns compute nothing an output needs
-        self.layers = nn.ModuleList(layers[:built])
+        layers += [nn.Sequential(*group) for group in groups[:built - 1]]
+        if built == num_levels:
+            layers.append(ConvNormAct(channels, head, 1, **common))  # the last level
+        self.layers = nn.ModuleList(layers)
         self._setup_levels(level_channels, level_strides)
 
     # ---------------------------------------------------------------- the table
