@@ -17,6 +17,15 @@ Two numerical flavours, chosen by arguments, not by class:
   symmetric padding (``conv_cfg=None``), eps 1e-5 (timm, torchvision's B0-B4) or 1e-3
   (torchvision's B5-B7 and V2).
 
+torchvision's networks are the paper's (same tables, same rounding), but not all its weights
+are timm's: B0-B4 are timm's PyTorch-trained weights (eps 1e-5: they convert exactly into the
+``efficientnet_b*`` rows); B5-B7 (TensorFlow weights via EfficientNet-PyTorch) and V2-L (from
+google/automl) are TensorFlow-trained weights that torchvision runs with symmetric padding and
+eps 1e-3 (momentum 0.01 for B5-B7), V2-S/M torchvision's own training with eps 1e-3. Every one
+converts exactly into a row with torchvision's settings (``tv_efficientnet_b5``...,
+``tv_efficientnet_v2_s``...); the TensorFlow-trained ones then compute torchvision's function,
+not TensorFlow's (use timm's ``tf_`` weights for that).
+
 The argument names, defaults and level tables are OpenMMLab's (mmdet's ``EfficientNet``,
 mmpretrain's ``EfficientNetV2``), so their backbone dicts build here with only ``type``
 changed. Parameter names follow those tables (``layers.<level>``), with the shared blocks of
