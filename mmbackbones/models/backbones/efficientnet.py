@@ -54,7 +54,8 @@ __all__ = ['EfficientNet', 'EfficientNetV2']
 # converted from the TensorFlow releases).
 TF_SAME = dict(type='Conv2dAdaptivePadding')
 TF_BN = dict(type='BN', eps=1e-3)
-# mmcv's Swish is x * sigmoid(x), PyTorch's SiLU the same function in one kernel.
+# mmcv's Swish is x * sigmoid(x), PyTorch's SiLU the same function in one kernel; in place, as
+# timm and torchvision run it (it follows a norm or a conv, whose backward needs no output).
 _SWISH_TYPES = ('Swish', 'MemoryEfficientSwish')
 
 class Stage(NamedTuple):
@@ -132,7 +133,7 @@ def _squeeze_act(act_cfg: Optional[dict]) -> Optional[dict]:
         if extra:
             raise ValueError(f'act_cfg={act_cfg!r}: {act_cfg["type"]} takes no options; got '
                              f'{sorted(extra)}')
-        return dict(type='SiLU')
+        return dict(type='SiLU', inplace=True)
     return act_cfg
 
 
