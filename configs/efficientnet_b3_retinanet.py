@@ -1,4 +1,5 @@
-# RetinaNet + FPN, EfficientNet-B3 backbone, COCO 2017 detection, 896x896 crops, 1x schedule, 8 GPUs x 4 images.
+# RetinaNet + FPN, EfficientNet-B3 backbone, COCO 2017 detection, 896x896 crops, 1x schedule,
+# 8 GPUs x 4 images.
 # Source: the OpenMMLab reproduction, mmdet configs/efficientnet/
 # retinanet_effb3_fpn_8xb4-crop896-1x_coco.py (Tan & Le 2019 backbone; every level trained with
 # SyncBN eps 1e-3 momentum 0.01, drop path 0.2, levels 3-5 at strides 8-32 into the FPN,
