@@ -22,6 +22,9 @@ from mmbackbones.zoo import get_variant, list_variants
 from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
+# torchvision's classification heads (ResNet/RegNet: fc; EfficientNet/MobileNet: classifier;
+# Swin: head; ViT: heads), removed for a row whose only count reference is torchvision
+TORCHVISION_HEADS = ('fc', 'classifier', 'head', 'heads')
 
 
 def _params(with_source=False):
@@ -103,7 +106,7 @@ def test_parameter_count_matches_reference(name):
         source = 'torchvision'
         with torch.device('meta'):
             ref = torchvision.models.get_model(variant.refs['torchvision'], weights=None)
-        for head in ('fc', 'classifier', 'head', 'heads'):
+        for head in TORCHVISION_HEADS:
             if hasattr(ref, head):
                 setattr(ref, head, torch.nn.Identity())
     else:
@@ -190,9 +193,11 @@ def test_frozen_stages_stop_gradients_and_statistics(name):
         everything = mmbackbones.build_backbone(name, frozen_stages=model.num_levels)
     stem_ids = {id(p) for m in stem_only.stem_modules() for p in m.parameters()} | {
         id(p) for p in stem_only.stem_parameters()}
-    # (mmpretrain's ConvNeXt counts its stem in stage 0: frozen_stages=0 freezes nothing)
-    assert stem_ids or variant.family == 'ConvNeXt'
-    assert all(p.requires_grad == (id(p) not in stem_ids) for p in stem_only.parameters())
+    if stem_only.stem_modules():
+        assert stem_ids and all(p.requires_grad == (id(p) not in stem_ids)
+                                for p in stem_only.parameters())
+    else:  # the stem conv is level 0 (EfficientNet, as in OpenMMLab): 0 freezes nothing
+        assert all(p.requires_grad for p in stem_only.parameters())
     last_level = {id(p) for m in everything.level_modules(everything.num_levels - 1)
                   for p in m.parameters()}
     assert last_level and not any(p.requires_grad for p in everything.parameters()
@@ -246,7 +251,8 @@ def test_layer_depth_covers_every_parameter_in_forward_order(name):
     depths = [model.get_layer_depth(n) for n, _ in model.named_parameters()]
     num_layers = depths[0][1]
     assert all(n == num_layers for _, n in depths)
-    assert depths[0][0] == 0  # the stem comes first
+    # the stem comes first (layer 0; where the stem conv is level 0, it is block 1)
+    assert depths[0][0] == (0 if model.stem_modules() else 1)
     assert all(0 <= d < num_layers for d, _ in depths)
     ids = [d for d, _ in depths]
     # the last block is num_layers - 2; num_layers - 1 holds what follows it (output norms)

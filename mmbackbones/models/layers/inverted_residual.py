@@ -73,11 +73,17 @@ class _ResidualBlock(nn.Module):
             drop_path_rate = 0.0  # stochastic depth drops a residual branch; there is none
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else None
 
-    def _add_residual(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def _add_residual(self, out: torch.Tensor, x: torch.Tensor,
+                      inplace: bool = True) -> torch.Tensor:
+        """``inplace``: add into ``out`` (no block-sized allocation), allowed where ``out`` is a
+        norm's or a conv's output, whose backward does not need it."""
         if not self.has_residual:
             return out
         if self.drop_path is not None:
             out = self.drop_path(out)
+        if inplace:
+            out += x
+            return out
         return out + x
 
 
@@ -170,6 +176,6 @@ class FusedMBConv(_ResidualBlock):
         out = self.fused_conv(x)
         if self.se is not None:
             out = self.se(out)
-        if self.project_conv is not None:
-            out = self.project_conv(out)
-        return self._add_residual(out, x)
+        if self.project_conv is None:  # ends in an activation, which may need its output
+            return self._add_residual(out, x, inplace=False)
+        return self._add_residual(self.project_conv(out), x)
