@@ -1,9 +1,9 @@
 """Foreign checkpoints -> mmbackbones keys: the converter registry, layout detection, loading.
 
 Each family module registers, per source layout (``timm``, ``torchvision``, ``official``,
-``mmdet``, ``mmseg``, ``mmpretrain``), a detector that recognises the layout from its keys and a
-converter that maps it onto the family's own keys (``@register_converter(ResNet, 'timm',
-detect=...)``). Converters are found along the class hierarchy: a subclass (ResNeXt, Res2Net)
+``mmdet``, ``mmseg``, ``mmpretrain``, ``mmyolo``), a detector that recognises the layout from
+its keys and a converter that maps it onto the family's own keys
+(``@register_converter(ResNet, 'timm', detect=...)``). Converters are found along the class hierarchy: a subclass (ResNeXt, Res2Net)
 uses its parent's unless it registers its own. Classifier heads are dropped; nothing else is.
 """
 import contextlib
@@ -20,7 +20,8 @@ from .checkpoint import safe_load
 __all__ = ['register_converter', 'converters_for', 'convert', 'detect_source', 'load_pretrained', 'unwrap_state_dict',
            'PretrainedMismatchError', 'HubOfflineError', 'SOURCES']
 
-SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain')
+SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain',
+           'mmyolo')
 
 # (family class, source) -> (detect(state_dict) -> bool, convert(state_dict, model) -> state_dict)
 _CONVERTERS: Dict[Tuple[type, str], Tuple[Callable, Callable]] = {}

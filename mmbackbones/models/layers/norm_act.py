@@ -44,10 +44,14 @@ def _torch_norm(norm_cfg: dict, num_features: int) -> nn.Module:
     return layer
 
 
+# mmcv's names of the activations PyTorch has (its Swish is SiLU).
+_TORCH_ACTS = {'ReLU': nn.ReLU, 'LeakyReLU': nn.LeakyReLU, 'SiLU': nn.SiLU, 'Swish': nn.SiLU}
+
+
 def _torch_act(act_cfg: dict) -> nn.Module:
     cfg = dict(act_cfg)
     act_type = cfg.pop('type')
-    if act_type != 'ReLU':
+    if act_type not in _TORCH_ACTS:
         raise ImportError(f'act_cfg type {act_type!r} needs mmcv (pip install mmcv); '
-                          "without it only type='ReLU' is available")
-    return nn.ReLU(**cfg)
+                          f'without it only the types {sorted(_TORCH_ACTS)} are available')
+    return _TORCH_ACTS[act_type](**cfg)
