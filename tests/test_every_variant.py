@@ -5,6 +5,7 @@ A family is covered by its zoo rows: weight parity runs against every reference 
 Heavy variants are marked slow and run with `make test-all`.
 """
 import copy
+import importlib.util
 import math
 
 import pytest
@@ -20,6 +21,10 @@ from mmbackbones.zoo import get_variant, list_variants
 from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
+# mmyolo (GPL-3.0) is the optional `yolo` extra: its references are skipped where it is absent.
+HAS_MMYOLO = importlib.util.find_spec('mmyolo') is not None
+NO_MMYOLO = pytest.mark.skipif(not HAS_MMYOLO, reason='mmyolo reference: needs the optional '
+                               '`yolo` extra (pip install mmbackbones[yolo])')
 
 
 def _params(with_source=False):
@@ -29,7 +34,9 @@ def _params(with_source=False):
         marks = [pytest.mark.slow] if variant.slow else []
         if with_source:
             for source in variant.refs:
-                cases.append(pytest.param(name, source, marks=marks, id=f'{name}-{source}'))
+                extra = [NO_MMYOLO] if source == 'mmyolo' else []
+                cases.append(pytest.param(name, source, marks=marks + extra,
+                                          id=f'{name}-{source}'))
         else:
             cases.append(pytest.param(name, marks=marks, id=name))
     return cases
@@ -95,6 +102,9 @@ def test_parameter_count_matches_reference(name):
             ref = timm.create_model(variant.refs['timm'], pretrained=False, num_classes=0)
     else:
         source = next(s for s in OPENMMLAB_SOURCES if s in variant.refs)
+        if source == 'mmyolo' and not HAS_MMYOLO:
+            pytest.skip('the mmyolo reference needs the optional `yolo` extra '
+                        '(pip install mmbackbones[yolo])')
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
         with torch.device('meta'):
             ref = build_openmmlab(cfg, source)

@@ -28,7 +28,7 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DEFAULT_NORM, check_choice
+from ..layers import DEFAULT_NORM, openmmlab_norm_eval
 from ..layers.yolo import ConvNormAct, DarknetBottleneck
 from .base import BaseBackbone
 
@@ -68,7 +68,9 @@ class Darknet(BaseBackbone):
         frozen_stages: ``k >= 1`` freezes ``conv1`` and the first ``k - 1`` stages, as mmdet
             counts them (``conv1`` is its stage 0); ``0`` freezes ``conv1`` (mmdet: nothing).
         conv_cfg, norm_cfg, act_cfg: mmcv configs of every conv unit (LeakyReLU 0.1 as Darknet).
-        norm_eval: BatchNorm in eval mode while training (mmdet's default: True).
+        norm_eval: BatchNorm in eval mode while training. ``None`` (default): OpenMMLab's
+            default of the scope the model is built in (mmdet's Darknet: ``True``; else
+            ``False``), as for ResNet.
         with_cp: activation checkpointing per block.
         pretrained, init_cfg: see :class:`BaseBackbone`; ``None``: mmdet's Kaiming init.
     """
@@ -78,8 +80,10 @@ class Darknet(BaseBackbone):
     def __init__(self, depth: int = 53, out_indices: Sequence[int] = (3, 4, 5),
                  frozen_stages: int = -1, conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = DEFAULT_NORM, act_cfg: Optional[dict] = DARKNET_ACT,
-                 norm_eval: bool = True, with_cp: bool = False,
+                 norm_eval: Optional[bool] = None, with_cp: bool = False,
                  pretrained: Optional[str] = None, init_cfg=None):
+        if norm_eval is None:
+            norm_eval = openmmlab_norm_eval()
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)
