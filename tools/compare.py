@@ -98,6 +98,8 @@ def count_params(cfg_path, toy):
     cfg.model.backbone.init_cfg = None
     if scope == 'mmdet':
         from mmdet.registry import MODELS
+    elif scope == 'mmyolo':
+        from mmyolo.registry import MODELS
     else:
         from mmseg.registry import MODELS
     with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
