@@ -286,11 +286,13 @@ def _yolox_row(size):
 def _yolov5_row(size, arch='P5'):
     deepen, widen = _YOLOV5_SIZES[size]
     factors = dict(deepen_factor=deepen, widen_factor=widen)
-    if arch == 'P6':
+    cfg = factors
+    if arch == 'P6':  # returns the stride-64 level too, as mmyolo's P6 configs
         factors = dict(arch='P6', **factors)
+        cfg = dict(factors, out_indices=(2, 3, 4, 5))
     name = f'yolov5csp_{size}' + ('6' if arch == 'P6' else '')
     params = (_YOLOV5_PARAMS if arch == 'P5' else _YOLOV5_P6_PARAMS)[size]
-    return Variant(name=name, family='YOLOv5CSPDarknet', cfg=factors,
+    return Variant(name=name, family='YOLOv5CSPDarknet', cfg=cfg,
                    refs=dict(mmyolo=dict(type='YOLOv5CSPDarknet', **factors)), params=params,
                    paper=_YOLOV5, test_input=_INPUT, parity_sizes=_SIZES,
                    slow=name not in _DEFAULT_RUN)
