@@ -222,7 +222,19 @@ def register_scope(cfg):
     else:
         from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
+    _untag_collate_functions(cfg)
     return scope
+
+
+def _untag_collate_functions(cfg):
+    """A config whose base is another package's (``_base_ = 'mmyolo::...'``) has every type
+    dict of that base tagged with ``_scope_``; mmengine's Runner passes a ``collate_fn`` dict's
+    keys to the function (``yolov5_collate() got an unexpected keyword argument '_scope_'``),
+    so the tag is dropped there (the function is found in the default scope)."""
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        collate = (cfg.get(loader) or {}).get('collate_fn')
+        if isinstance(collate, dict):
+            collate.pop('_scope_', None)
 
 
 def _replace_sync_bn(node):
