@@ -71,6 +71,16 @@ HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy',
 DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_maskrcnn', 'resnet50_cascade_rcnn',
                 'resnet50_upernet_ade20k'}
 
+# Build checks of the Darknet line in the default run: one config per method and base library
+# (YOLOv3, YOLOX, YOLOv5, the common-head comparison); the others with -m slow.
+SLOW_BUILDS = {'cspdarknet_tiny_yolox', 'yolov5csp_n_yolov5', 'darknet53_yolox',
+               'cspdarknet53_yolox', 'yolov5csp_s_yolox'}
+
+
+def _build_cases(names):
+    return [pytest.param(n, marks=pytest.mark.slow if n in SLOW_BUILDS else ()) for n in names]
+
+
 # mmdet / mmseg configs of methods without a config here: the derivation must handle them too.
 FOREIGN = [
     ('mmdet', 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'),
@@ -196,7 +206,7 @@ def test_header_names_source_and_the_published_numbers(name):
         assert re.search(r'no (published|OpenMMLab)', text)
 
 
-@pytest.mark.parametrize('name', CONFIGS)
+@pytest.mark.parametrize('name', _build_cases(CONFIGS))
 def test_builds_with_our_backbone_and_matching_channels(name):
     from mmbackbones.channels import check_channels
     from mmbackbones.channels import neck_input_channels
@@ -248,7 +258,7 @@ def test_builds_with_our_backbone_and_matching_channels(name):
                 assert head.norm_cfg.type == 'SyncBN'
 
 
-@pytest.mark.parametrize('name', sorted(OPENMMLAB))
+@pytest.mark.parametrize('name', _build_cases(sorted(OPENMMLAB)))
 def test_mirrors_its_openmmlab_config(name):
     """Equal outside the backbone entry (documented differences aside), as many parameters,
     and the backbone settings the two share are the same."""
