@@ -195,8 +195,9 @@ def _optional_steps(pipeline):
     import importlib.util
     if importlib.util.find_spec('albumentations') is not None:
         return
-    pipeline[:] = [step for step in pipeline
-                   if not (isinstance(step, dict) and str(step.get('type')).split('.')[-1] == 'Albu')]
+    def needs_albumentations(step):
+        return isinstance(step, dict) and str(step.get('type')).split('.')[-1] == 'Albu'
+    pipeline[:] = [step for step in pipeline if not needs_albumentations(step)]
 
 
 def _scale_batch_shapes(loader, factor):

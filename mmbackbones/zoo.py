@@ -51,7 +51,8 @@ class Variant:
 
 _VARIANTS: Dict[str, Variant] = {}
 NAMED_SOURCES = ('timm', 'torchvision')  # a row names the model
-OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain', 'mmyolo')  # a row gives the backbone config dict
+# a row gives the backbone config dict (mmyolo: the optional `yolo` extra, a test reference)
+OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain', 'mmyolo')
 REFERENCE_SOURCES = NAMED_SOURCES + OPENMMLAB_SOURCES
 
 

@@ -1,7 +1,8 @@
 """The config battery: every ``configs/*.py`` gets every check.
 
-* it builds through the mmdet / mmseg / mmyolo registries (meta device), its backbone is ours, and the
-  neck / decode heads take the channels the backbone returns (also as ``check_channels`` says);
+* it builds through the mmdet / mmseg / mmyolo registries (meta device), its backbone is ours,
+  and the neck / decode heads take the channels the backbone returns (also as
+  ``check_channels`` says);
 * its header names its source and the published numbers of ``configs/published.json``;
 * a config that mirrors an mmdet / mmseg config equals it outside the backbone (documented
   differences aside), has as many parameters, and keeps its backbone settings;

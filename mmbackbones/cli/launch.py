@@ -2,8 +2,8 @@
 
 Loading a config with clear messages (a mistake in a config names its file and line),
 registering the mmdet, mmseg or mmyolo modules its ``default_scope`` names, installing the
-hooks of :mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain BatchNorm
-without a GPU) and checking, before a runner is built, that the data the config reads exists
+hooks of :mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain
+BatchNorm without a GPU) and checking, before a runner is built, that the data the config reads exists
 and is usable (:mod:`mmbackbones.cli.datacheck`).
 """
 import argparse

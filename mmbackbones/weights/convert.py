@@ -3,8 +3,9 @@
 Each family module registers, per source layout (``timm``, ``torchvision``, ``official``,
 ``mmdet``, ``mmseg``, ``mmpretrain``, ``mmyolo``), a detector that recognises the layout from
 its keys and a converter that maps it onto the family's own keys
-(``@register_converter(ResNet, 'timm', detect=...)``). Converters are found along the class hierarchy: a subclass (ResNeXt, Res2Net)
-uses its parent's unless it registers its own. Classifier heads are dropped; nothing else is.
+(``@register_converter(ResNet, 'timm', detect=...)``). Converters are found along the class
+hierarchy: a subclass (ResNeXt, Res2Net) uses its parent's unless it registers its own.
+Classifier heads are dropped; nothing else is.
 """
 import contextlib
 import os

@@ -103,11 +103,13 @@ class YOLOv5PAFPN(BaseModule):
             for i in range(len(width)))
         self.upsample_layers = nn.ModuleList(nn.Upsample(scale_factor=2, mode='nearest')
                                              for _ in range(last))
-        self.top_down_layers = nn.ModuleList(
-            csp(make_divisible(in_channels[i - 1] * 2, widen_factor), width[i - 1]) if i == 1 else nn.Sequential(
-                csp(make_divisible(in_channels[i - 1] * 2, widen_factor), width[i - 1]),
-                ConvNormAct(width[i - 1], width[i - 2], 1, **cfg))
-            for i in range(last, 0, -1))
+        def top_down(i):
+            fuse = csp(make_divisible(in_channels[i - 1] * 2, widen_factor), width[i - 1])
+            if i == 1:
+                return fuse
+            return nn.Sequential(fuse, ConvNormAct(width[i - 1], width[i - 2], 1, **cfg))
+
+        self.top_down_layers = nn.ModuleList(top_down(i) for i in range(last, 0, -1))
         self.downsample_layers = nn.ModuleList(ConvNormAct(width[i], width[i], 3, 2, **cfg)
                                                for i in range(last))
         self.bottom_up_layers = nn.ModuleList(
