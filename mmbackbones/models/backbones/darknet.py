@@ -6,7 +6,7 @@
   then a 3x3 convolution; stride-2 3x3 convolutions instead of pooling.
 * CSPDarknet53 (Wang et al. 2020, CSPNet, arXiv 1911.11929; the YOLOv4 backbone, Bochkovskiy
   et al. 2020, arXiv 2004.10934, Sec. 3.4): each Darknet-53 stage becomes a cross-stage
-  partial stage (CSPNet Fig. 2(b) with a partial transition layer): a 1x1 conv expands, half
+  partial stage (CSPNet Sec. 3.1, with partial transition layers): a 1x1 conv expands, half
   of the channels go through the residual blocks and a 1x1 transition, the other half skips
   them, and a 1x1 conv fuses the concatenation.
 
@@ -146,7 +146,7 @@ class Darknet(BaseBackbone):
 
 
 class CSPStage(nn.Module):
-    """One stage of CSPDarknet53 (CSPNet Fig. 2(b), partial transition): stride-2 3x3 conv,
+    """One stage of CSPDarknet53 (CSPNet Sec. 3.1, partial transition): stride-2 3x3 conv,
     1x1 expansion, the second half of the channels through the residual blocks and a 1x1
     transition, concatenated with the first half, fused by a 1x1 conv. mmpretrain's keys
     (``atfer_blocks_conv`` spelled right)."""

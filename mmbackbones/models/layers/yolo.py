@@ -92,7 +92,7 @@ def conv_unit(use_depthwise: bool):
 
 class DarknetBottleneck(nn.Module):
     """1x1 conv to ``out_channels * expansion``, 3x3 conv back, plus the input: the Darknet-53
-    residual block (YOLOv3, Table 1) and the block inside CSP stages (CSPNet Fig. 3, YOLOv5's
+    residual block (YOLOv3, Table 1) and the block inside CSP stages (CSPNet Sec. 3.1, YOLOv5's
     C3). ``add_identity`` only applies where the channels match (as mmdet)."""
 
     def __init__(self, in_channels: int, out_channels: int, expansion: float = 0.5,
@@ -111,7 +111,8 @@ class DarknetBottleneck(nn.Module):
 
 
 class CSPLayer(nn.Module):
-    """Cross Stage Partial layer in YOLOv5's form (C3; CSPNet, Wang et al. 2020, Fig. 2(b)):
+    """Cross Stage Partial layer in YOLOv5's form (C3; the cross-stage partial idea of CSPNet,
+    Wang et al. 2020, arXiv 1911.11929, Sec. 3.1, with the fusion after the concatenation):
     two 1x1 convs split the input into a main path, which runs ``num_blocks`` Darknet
     bottlenecks, and a shortcut path; a 1x1 conv fuses their concatenation. Half the channels
     skip the blocks, which cuts computation at equal accuracy."""

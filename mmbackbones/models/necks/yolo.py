@@ -60,8 +60,8 @@ MODELS.register_module(name='YOLOXPAFPN', module=YOLOXPAFPN)
 
 @MODELS.register_module()
 class YOLOv5PAFPN(BaseModule):
-    """Path-aggregation FPN of YOLOv5 v6 (PANet, Liu et al. 2018, Fig. 1(b), with C3 blocks):
-    a top-down path (1x1 reduce, nearest 2x upsampling, concatenation, CSP layer) and a
+    """Path-aggregation FPN of YOLOv5 v6 (PANet, Liu et al. 2018, arXiv 1803.01534, Fig. 1(b),
+    with C3 blocks): a top-down path (1x1 reduce, nearest 2x upsampling, concatenation, CSP layer) and a
     bottom-up path (stride-2 3x3 conv, concatenation, CSP layer).
 
     mmyolo's arguments and meaning: ``in_channels`` and ``out_channels`` are the unscaled
