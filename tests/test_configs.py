@@ -395,7 +395,8 @@ def _check_derived(cfg, toy, scope, data_root):
     from mmbackbones.channels import check_channels
     from mmbackbones.toy import TOY_ADE_CLASSES, TOY_COCO_CLASSES
     assert 'toy' not in toy
-    classes = TOY_COCO_CLASSES if scope == 'mmdet' else TOY_ADE_CLASSES
+    detection = scope in ('mmdet', 'mmyolo')
+    classes = TOY_COCO_CLASSES if detection else TOY_ADE_CLASSES
     changes = [p for p in _diff(cfg.model.to_dict(), toy.model.to_dict())
                if not any(re.search(rule, p) for rule in _TOY_MODEL_CHANGES)]
     assert changes == [], 'the toy run changes the model beyond data, scale and budgets'
@@ -420,7 +421,7 @@ def _check_derived(cfg, toy, scope, data_root):
             assert dataset.data_root.startswith(data_root)
             assert tuple(dataset.metainfo['classes']) == classes
             assert osp.isdir(osp.join(dataset.data_root, list(dataset.data_prefix.values())[0]))
-            if scope == 'mmdet':
+            if detection:
                 assert osp.isfile(osp.join(dataset.data_root, dataset.ann_file))
     for evaluator in ('val_evaluator', 'test_evaluator'):
         if toy[evaluator].get('ann_file'):
@@ -508,7 +509,7 @@ def _toy_train_and_evaluate(cfg, scope, work_dir, evaluate=True):
     # detection: 2 images of batch 1; segmentation: batch 2 (DeepLabV3's image-pool BN needs
     # more than one value per channel)
     from mmbackbones.toy import _datasets
-    batch = 1 if scope == 'mmdet' else 2
+    batch = 1 if scope in ('mmdet', 'mmyolo') else 2
     if 'max_epochs' in cfg.train_cfg:
         for dataset in _datasets(cfg.train_dataloader.dataset):
             dataset.indices = 2 * batch
