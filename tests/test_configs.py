@@ -72,8 +72,8 @@ HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy',
 DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_maskrcnn', 'resnet50_cascade_rcnn',
                 'resnet50_upernet_ade20k'}
 
-# Build checks of the Darknet line in the default run: one config per method and base library
-# (YOLOv3, YOLOX, YOLOv5, the common-head comparison); the others with -m slow.
+# Build and toy-derivation checks of the Darknet line in the default run: one config per method
+# and base library (YOLOv3, YOLOX, YOLOv5, the common-head comparison); the others -m slow.
 SLOW_BUILDS = {'cspdarknet_tiny_yolox', 'yolov5csp_n_yolov5', 'darknet53_yolox',
                'cspdarknet53_yolox', 'yolov5csp_s_yolox'}
 
@@ -450,7 +450,7 @@ def toy_data(tmp_path_factory):
     return str(out)
 
 
-@pytest.mark.parametrize('name', CONFIGS)
+@pytest.mark.parametrize('name', _build_cases(CONFIGS))
 def test_toy_run_is_derived_consistently(name, toy_data):
     from mmbackbones.toy import derive_toy_config
     cfg = _load(name)
