@@ -3,8 +3,9 @@
 ``check_channels(cfg)`` builds the config's backbone on the meta device (no memory, no
 weights), reads the channels it returns and compares them with what consumes them:
 
-* mmdet: ``model.neck.in_channels`` (the first neck of a list; YOLOv3's neck lists the
-  deepest level first);
+* mmdet / mmyolo: ``model.neck.in_channels`` (the first neck of a list), as the neck reads
+  them (YOLOv3's neck lists them lowest resolution first, mmyolo's scale them by
+  ``widen_factor``);
 * mmseg without a neck: ``decode_head`` / ``auxiliary_head`` ``in_channels`` at their
   ``in_index``.
 
@@ -24,7 +25,8 @@ import torch
 
 from mmbackbones.errors import UsageError
 
-__all__ = ['check_channels', 'backbone_channels', 'ChannelMismatchError', 'BackboneConfigError']
+__all__ = ['check_channels', 'backbone_channels', 'neck_input_channels', 'ChannelMismatchError',
+           'BackboneConfigError']
 
 PREFIX = 'mmbackbones.'
 # mmseg heads that take every level they are given (input_transform 'multiple_select' or their
@@ -92,16 +94,45 @@ def _describe(backbone_cfg, channels, indices):
             f'out_channels={channels}')
 
 
+# Necks that list in_channels lowest resolution first (they receive the levels highest first).
+REVERSED_NECKS = {'YOLOV3Neck'}
+
+
+def neck_input_channels(neck):
+    """The channels a neck config consumes, in the backbone's output order, as the neck reads
+    its ``in_channels``: mmdet's YOLOV3Neck lists them lowest resolution first; mmyolo's necks
+    (a ``widen_factor`` beside them) list unscaled widths, which they multiply and round up to
+    a multiple of 8. ``None`` where the neck names none (or ``'auto'``)."""
+    wanted = neck.get('in_channels')
+    if wanted is None or wanted == 'auto':
+        return None
+    listed = list(wanted) if isinstance(wanted, (list, tuple)) else [wanted]
+    if str(neck.get('type', '')).split('.')[-1] in REVERSED_NECKS:
+        listed.reverse()
+    if 'widen_factor' in neck:
+        from mmbackbones.models.layers.yolo import make_divisible
+        listed = [make_divisible(c, neck['widen_factor']) for c in listed]
+    return listed
+
+
 def _check_neck(neck, key, backbone_cfg, channels, indices):
     wanted = neck.get('in_channels')
     if neck.get('type') in DEEPEST_FIRST_NECKS:
         channels = channels[::-1]
     if wanted == 'auto':
-        neck['in_channels'] = list(channels)
+        if 'widen_factor' in neck:
+            raise ChannelMismatchError(
+                f'{key}.in_channels="auto" with {key}.widen_factor: this neck scales its '
+                'in_channels, so they cannot be taken from the backbone; list the unscaled '
+                f'widths (the backbone returns {channels})')
+        auto = list(channels)
+        if str(neck.get('type', '')).split('.')[-1] in REVERSED_NECKS:
+            auto.reverse()
+        neck['in_channels'] = auto
         return
-    if wanted is None:
+    listed = neck_input_channels(neck)
+    if listed is None:
         return
-    listed = list(wanted) if isinstance(wanted, (list, tuple)) else [wanted]
     if listed != channels:
         raise ChannelMismatchError(
             f'{key}.in_channels={listed} does not match the backbone: '

@@ -1,7 +1,7 @@
 """Reference implementations of the zoo's variants, built from a row's ids, returning our levels.
 
 A zoo row names its references as data (``Variant.refs``): a model name for timm and
-torchvision, the backbone config dict for mmdet, mmseg and mmpretrain::
+torchvision, the backbone config dict for mmdet, mmseg, mmpretrain and mmyolo::
 
     refs={'timm': 'resnet50', 'torchvision': 'resnet50', 'mmdet': dict(type='ResNet', depth=50)}
 
@@ -128,6 +128,9 @@ def _openmmlab_registry(scope: str):
         elif scope == 'mmseg':
             from mmseg.registry import MODELS as registry
             from mmseg.utils import register_all_modules
+        elif scope == 'mmyolo':  # GPL-3.0, the optional `yolo` extra: a test reference only
+            from mmyolo.registry import MODELS as registry
+            from mmyolo.utils import register_all_modules
         else:
             from mmpretrain.registry import MODELS as registry
             from mmpretrain.utils import register_all_modules

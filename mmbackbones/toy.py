@@ -1,7 +1,7 @@
 """Derive the CPU-sized run of a detection or segmentation config on the synthetic data.
 
-``derive_toy_config(cfg)`` turns any mmdet (detection, instance segmentation) or mmseg
-(semantic segmentation) config into the same model and pipeline on the data that
+``derive_toy_config(cfg)`` turns any mmdet or mmyolo (detection, instance segmentation) or
+mmseg (semantic segmentation) config into the same model and pipeline on the data that
 ``tools/make_toy_data.py`` writes (``data/toy_coco``: 5 shape classes, ``data/toy_ade``: the
 first 5 ADE20K classes, 128x128 images):
 
@@ -12,6 +12,10 @@ first 5 ADE20K classes, 128x128 images):
   preprocessor and its batch augments, multiplied by one factor (128 / the test short side for
   detection, 128 / the crop side for segmentation) -- mosaic, mixup and affine borders keep
   their proportions; models tied to their input size (SSD, LR-ASPP: :data:`KEEP_SCALE`) keep it;
+* YOLO recipes: mmyolo's batch-shape validation (``batch_shapes_cfg.img_size``) scales with
+  the pipelines; COCO dataset and metric classes of mmdet and mmyolo are kept; steps whose
+  optional library is missing (``Albu``: albumentations, photometric only) are dropped; a
+  learning-rate schedule run by a hook (mmyolo's YOLOv5 hook) gets the toy length and warm-up;
 * model: ``num_classes`` of every head, pretrained weights off (trains from scratch: nothing
   frozen, BN in train mode), SyncBN -> BN, proposal and RoI sampling budgets scaled to the
   small images;
@@ -173,10 +177,38 @@ def _task(cfg):
     scope = cfg.get('default_scope')
     if scope == 'mmseg':
         return 'seg'
-    if scope == 'mmdet':
+    if scope in ('mmdet', 'mmyolo'):
         return 'det'
-    raise ToyConfigError(f'default_scope={scope!r}: toy runs exist for mmdet and mmseg configs '
-                         '(default_scope="mmdet" or "mmseg")')
+    raise ToyConfigError(f'default_scope={scope!r}: toy runs exist for mmdet, mmyolo and mmseg '
+                         'configs (default_scope="mmdet", "mmyolo" or "mmseg")')
+
+
+def _is_coco(type_name, suffix):
+    """``CocoDataset`` / ``YOLOv5CocoDataset`` / ``mmdet.CocoMetric``: COCO-format classes of
+    mmdet and mmyolo, kept (mmyolo's batch-shape validation needs its own dataset class)."""
+    return isinstance(type_name, str) and type_name.split('.')[-1].endswith(suffix)
+
+
+def _optional_steps(pipeline):
+    """Drop steps whose optional library is missing: mmdet's ``Albu`` (albumentations; mmyolo's
+    YOLOv5 recipes use it for photometric augmentation only, so the geometry is unchanged)."""
+    import importlib.util
+    if importlib.util.find_spec('albumentations') is not None:
+        return
+    def needs_albumentations(step):
+        return isinstance(step, dict) and str(step.get('type')).split('.')[-1] == 'Albu'
+    pipeline[:] = [step for step in pipeline if not needs_albumentations(step)]
+
+
+def _scale_batch_shapes(loader, factor):
+    """mmyolo's batch-shape validation (``batch_shapes_cfg``: letterboxed batches of similar
+    aspect ratios) pads to ``img_size``: scaled like the pipelines, rounded to its divisor."""
+    for dataset in _datasets(loader.get('dataset') if loader else None):
+        shapes = dataset.get('batch_shapes_cfg')
+        if isinstance(shapes, dict) and 'img_size' in shapes:
+            divisor = int(shapes.get('size_divisor', 32))
+            shapes['img_size'] = max(divisor, int(round(shapes['img_size'] * factor / divisor))
+                                     * divisor)
 
 
 # --------------------------------------------------------------------------- parts
@@ -202,7 +234,8 @@ def _data(cfg, task, data_root):
             dataset['data_root'] = root
             dataset['metainfo'] = copy.deepcopy(metainfo)
             if task == 'det':
-                dataset['type'] = 'CocoDataset'
+                if not _is_coco(dataset.get('type'), 'CocoDataset'):
+                    dataset['type'] = 'CocoDataset'
                 dataset['ann_file'] = f'annotations/instances_{split}.json'
                 dataset['data_prefix'] = dict(img=f'{split}/')
                 if split == 'train':
@@ -228,7 +261,7 @@ def _data(cfg, task, data_root):
             if not evaluators:
                 continue
             for evaluator in (evaluators if isinstance(evaluators, list) else [evaluators]):
-                if evaluator.get('type') != 'CocoMetric':  # e.g. VOCMetric: COCO AP instead
+                if not _is_coco(evaluator.get('type'), 'CocoMetric'):  # VOCMetric: COCO AP
                     evaluator.clear()
                     evaluator.update(type='CocoMetric', metric='bbox')
                 evaluator['ann_file'] = root + 'annotations/instances_val.json'
@@ -289,10 +322,24 @@ def _schedule(cfg, toy):
                              '(train_cfg.max_iters); use toy.max_iters')
     warmup = int(toy.get('warmup_iters', 50))
     hooks = cfg.setdefault('default_hooks', ConfigDict())
+    scheduler_hook = hooks.get('param_scheduler')
+    # mmyolo's recipes schedule the learning rate in a hook of their own (YOLOv5's linear /
+    # cosine decay with warm-up) and set no param_scheduler: that hook gets the toy length.
+    by_hook = (isinstance(scheduler_hook, dict) and not cfg.get('param_scheduler')
+               and str(scheduler_hook.get('type', '')).split('.')[-1] != 'ParamSchedulerHook'
+               and 'max_epochs' in scheduler_hook)
     if by_epoch:
         epochs = int(toy.get('max_epochs', 4))
         cfg.train_cfg = ConfigDict(type='EpochBasedTrainLoop', max_epochs=epochs,
                                    val_interval=epochs)
+    if by_epoch and by_hook:
+        scheduler_hook['max_epochs'] = epochs
+        if 'warmup_mim_iter' in scheduler_hook or 'warmup_epochs' in scheduler_hook:
+            # warm-up: max(warmup_epochs epochs, warmup_mim_iter iterations) -> the toy's
+            scheduler_hook.update(warmup_epochs=0, warmup_mim_iter=warmup)
+        if isinstance(hooks.get('checkpoint'), dict):
+            hooks.checkpoint.update(interval=1, max_keep_ckpts=2, by_epoch=True)
+    elif by_epoch:
         cfg.param_scheduler = [
             dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=warmup),
             dict(type='CosineAnnealingLR', T_max=epochs, eta_min_ratio=0.05, begin=0,
@@ -364,12 +411,16 @@ def derive_toy_config(cfg, data_root=None):
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             for pipeline in _pipelines(cfg.get(loader)):
                 _scale_sizes(pipeline, factor)
+            _scale_batch_shapes(cfg.get(loader), factor)
         for name in ('train_pipeline', 'test_pipeline', 'tta_pipeline'):
             if isinstance(cfg.get(name), list):
                 _scale_sizes(cfg[name], factor)
         preprocessor = cfg.model.get('data_preprocessor')
         if isinstance(preprocessor, dict):
             _scale_sizes(preprocessor, factor)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for pipeline in _pipelines(cfg.get(loader)):
+            _optional_steps(pipeline)
     _data(cfg, task, data_root)
     _model(cfg, task, int(toy.get('roi_samples', 64)))
     _schedule(cfg, toy)

@@ -24,7 +24,7 @@ class Variant:
         family: registered class name (``'SwinTransformer'``).
         cfg: constructor arguments of that class.
         refs: reference implementations whose weights convert exactly: a model name for timm
-            and torchvision, the backbone config dict for mmdet / mmseg / mmpretrain, e.g.
+            and torchvision, the backbone config dict for mmdet / mmseg / mmpretrain / mmyolo, e.g.
             ``{'timm': 'resnet50', 'mmdet': dict(type='ResNet', depth=50)}``. The parity
             battery and ``tools/benchmark.py`` build them from this (:mod:`mmbackbones.references`).
         params: exact backbone parameter count at the default ``out_indices``, head excluded.
@@ -51,7 +51,8 @@ class Variant:
 
 _VARIANTS: Dict[str, Variant] = {}
 NAMED_SOURCES = ('timm', 'torchvision')  # a row names the model
-OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain')  # a row gives the backbone config dict
+# a row gives the backbone config dict (mmyolo: the optional `yolo` extra, a test reference)
+OPENMMLAB_SOURCES = ('mmdet', 'mmseg', 'mmpretrain', 'mmyolo')
 REFERENCE_SOURCES = NAMED_SOURCES + OPENMMLAB_SOURCES
 
 

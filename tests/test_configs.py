@@ -1,7 +1,8 @@
 """The config battery: every ``configs/*.py`` gets every check.
 
-* it builds through the mmdet / mmseg registries (meta device), its backbone is ours, and the
-  neck / decode heads take the channels the backbone returns (also as ``check_channels`` says);
+* it builds through the mmdet / mmseg / mmyolo registries (meta device), its backbone is ours,
+  and the neck / decode heads take the channels the backbone returns (also as
+  ``check_channels`` says);
 * its header names its source and the published numbers of ``configs/published.json``;
 * a config that mirrors an mmdet / mmseg config equals it outside the backbone (documented
   differences aside), has as many parameters, and keeps its backbone settings;
@@ -16,6 +17,7 @@ A new config is covered by adding it and its row in ``configs/published.json``.
 """
 import copy
 import glob
+import importlib.util
 import json
 import math
 import os
@@ -47,6 +49,20 @@ COMPARISON = {name for pair in PAIRS for name in pair}
 # mmseg an S-50).
 OPENMMLAB = {name: tuple(entry['mirrors'].split('::', 1))
              for name, entry in PUBLISHED['configs'].items() if 'mirrors' in entry}
+
+
+def _text(name):
+    with open(osp.join(CONFIG_DIR, name + '.py')) as f:
+        return f.read()
+
+
+# Configs whose base is an mmyolo config (the optional `yolo` extra): skipped where it is absent.
+HAS_MMYOLO = importlib.util.find_spec('mmyolo') is not None
+NEEDS_MMYOLO = {name for name in CONFIGS if "'mmyolo::" in _text(name)}
+MMYOLO_SKIP = 'needs mmyolo, the optional `yolo` extra (pip install mmbackbones[yolo])'
+# Configs that name timm / torchvision weights (the others keep their base's: open-mmlab://
+# Darknet-53 weights, or none where the recipe trains from scratch, as YOLOX and YOLOv5 do).
+NAMED_WEIGHTS = {name for name in CONFIGS if re.search(r'(timm|torchvision)://', _text(name))}
 IMAGENET_MEAN_STD = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
 # Top-level helper variables of config files (not read by mmengine's runner).
 HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy', 'max_epochs',
@@ -55,6 +71,16 @@ HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy',
 # Toy runs in the default test run: one config per method family (the rest: -m slow).
 DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_maskrcnn', 'resnet50_cascade_rcnn',
                 'resnet50_upernet_ade20k'}
+
+# Build and toy-derivation checks of the Darknet line in the default run: one config per method
+# and base library (YOLOv3, YOLOX, YOLOv5, the common-head comparison); the others -m slow.
+SLOW_BUILDS = {'cspdarknet_tiny_yolox', 'yolov5csp_n_yolov5', 'darknet53_yolox',
+               'cspdarknet53_yolox', 'yolov5csp_s_yolox'}
+
+
+def _build_cases(names):
+    return [pytest.param(n, marks=pytest.mark.slow if n in SLOW_BUILDS else ()) for n in names]
+
 
 # mmdet / mmseg configs of methods without a config here: the derivation must handle them too.
 FOREIGN = [
@@ -77,6 +103,8 @@ def _path(name):
 
 
 def _load(name):
+    if name in NEEDS_MMYOLO and not HAS_MMYOLO:
+        pytest.skip(MMYOLO_SKIP)
     return Config.fromfile(_path(name))
 
 
@@ -93,6 +121,11 @@ def _registry(scope):
     if scope == 'mmdet':
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
+    elif scope == 'mmyolo':
+        if not HAS_MMYOLO:
+            pytest.skip(MMYOLO_SKIP)
+        from mmyolo.registry import MODELS
+        from mmyolo.utils import register_all_modules
     else:
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules
@@ -106,10 +139,17 @@ def _build(model_cfg, scope, device='meta'):
     model_cfg = model_cfg.copy()
     model_cfg.pop('pretrained', None)
     model_cfg.backbone = model_cfg.backbone.copy()
-    model_cfg.backbone.init_cfg = None
+    model_cfg.backbone.init_cfg = None  # (mmyolo's heads keep their own init configs)
     model_cfg.backbone.pop('pretrained', None)
     with DefaultScope.overwrite_default_scope(scope), torch.device(device):
         return registry.build(model_cfg)
+
+
+def _base(name):
+    """The OpenMMLab config that ``name``'s ``_base_`` names."""
+    with open(_path(name)) as f:
+        scope, rel = re.search(r"^_base_ = '(\w+)::([^']+)'", f.read(), re.M).groups()
+    return Config.fromfile(_reference_path(scope, rel))
 
 
 def _count(model, trainable=False):
@@ -169,15 +209,22 @@ def test_header_names_source_and_the_published_numbers(name):
         assert re.search(r'no (published|OpenMMLab)', text)
 
 
-@pytest.mark.parametrize('name', CONFIGS)
+@pytest.mark.parametrize('name', _build_cases(CONFIGS))
 def test_builds_with_our_backbone_and_matching_channels(name):
     from mmbackbones.channels import check_channels
+    from mmbackbones.channels import neck_input_channels
     cfg = _load(name)
     scope = cfg.default_scope
-    assert scope == ('mmseg' if 'ade20k' in name else 'mmdet')
+    assert scope == ('mmseg' if 'ade20k' in name else 'mmyolo' if name in NEEDS_MMYOLO
+                     else 'mmdet')
     assert cfg.custom_imports.imports == ['mmbackbones']
-    init = cfg.model.backbone.init_cfg
-    assert init.type == 'Pretrained' and init.checkpoint.startswith(('timm://', 'torchvision://'))
+    init = cfg.model.backbone.get('init_cfg')
+    if name in NAMED_WEIGHTS:
+        assert init.type == 'Pretrained'
+        assert init.checkpoint.startswith(('timm://', 'torchvision://'))
+    else:  # the base's weights (or none: a recipe from scratch), unchanged
+        assert init == _base(name).model.backbone.get('init_cfg')
+        assert init is None or init.checkpoint.startswith('open-mmlab://')
     assert cfg.model.backbone.type.startswith('mmbackbones.')
 
     model = _build(cfg.model, scope)
@@ -186,12 +233,8 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     assert type(backbone).__name__ == cfg.model.backbone.type.split('.', 1)[1]
     channels = list(backbone.out_channels)
     assert check_channels(copy.deepcopy(cfg)) == channels
-    if scope == 'mmdet':
-        # SSD's neck keeps no in_channels; YOLOv3's lists the deepest level first
-        neck_channels = list(getattr(model.neck, 'in_channels', cfg.model.neck.in_channels))
-        if cfg.model.neck.type == 'YOLOV3Neck':
-            neck_channels = neck_channels[::-1]
-        assert neck_channels == channels
+    if scope in ('mmdet', 'mmyolo'):
+        assert neck_input_channels(cfg.model.neck) == channels
     else:
         for head in filter(None, (model.decode_head, getattr(model, 'auxiliary_head', None))):
             index = head.in_index
@@ -222,7 +265,7 @@ def test_builds_with_our_backbone_and_matching_channels(name):
                 assert head.norm_cfg.type == 'SyncBN'
 
 
-@pytest.mark.parametrize('name', sorted(OPENMMLAB))
+@pytest.mark.parametrize('name', _build_cases(sorted(OPENMMLAB)))
 def test_mirrors_its_openmmlab_config(name):
     """Equal outside the backbone entry (documented differences aside), as many parameters,
     and the backbone settings the two share are the same."""
@@ -298,7 +341,7 @@ def test_resnet_baseline_differs_from_resnest_config_in_the_backbone_only(baseli
 
 def _checkpoint_cases():
     seen, cases = set(), []
-    for name in CONFIGS:
+    for name in sorted(NAMED_WEIGHTS):
         checkpoint = _load(name).model.backbone.init_cfg.checkpoint
         if checkpoint not in seen:
             seen.add(checkpoint)
@@ -380,7 +423,8 @@ def _check_derived(cfg, toy, scope, data_root):
     from mmbackbones.channels import check_channels
     from mmbackbones.toy import TOY_ADE_CLASSES, TOY_COCO_CLASSES
     assert 'toy' not in toy
-    classes = TOY_COCO_CLASSES if scope == 'mmdet' else TOY_ADE_CLASSES
+    detection = scope in ('mmdet', 'mmyolo')
+    classes = TOY_COCO_CLASSES if detection else TOY_ADE_CLASSES
     changes = [p for p in _diff(cfg.model.to_dict(), toy.model.to_dict())
                if not any(re.search(rule, p) for rule in _TOY_MODEL_CHANGES)]
     assert changes == [], 'the toy run changes the model beyond data, scale and budgets'
@@ -405,7 +449,7 @@ def _check_derived(cfg, toy, scope, data_root):
             assert dataset.data_root.startswith(data_root)
             assert tuple(dataset.metainfo['classes']) == classes
             assert osp.isdir(osp.join(dataset.data_root, list(dataset.data_prefix.values())[0]))
-            if scope == 'mmdet':
+            if detection:
                 assert osp.isfile(osp.join(dataset.data_root, dataset.ann_file))
     for evaluator in ('val_evaluator', 'test_evaluator'):
         if toy[evaluator].get('ann_file'):
@@ -434,7 +478,7 @@ def toy_data(tmp_path_factory):
     return str(out)
 
 
-@pytest.mark.parametrize('name', CONFIGS)
+@pytest.mark.parametrize('name', _build_cases(CONFIGS))
 def test_toy_run_is_derived_consistently(name, toy_data):
     from mmbackbones.toy import derive_toy_config
     cfg = _load(name)
@@ -493,7 +537,7 @@ def _toy_train_and_evaluate(cfg, scope, work_dir, evaluate=True, batch=None):
     # detection: 2 images of batch 1; segmentation: batch 2 (DeepLabV3's image-pool BN needs
     # more than one value per channel)
     from mmbackbones.toy import _datasets
-    batch = batch or (1 if scope == 'mmdet' else 2)
+    batch = batch or (1 if scope in ('mmdet', 'mmyolo') else 2)
     if 'max_epochs' in cfg.train_cfg:
         for dataset in _datasets(cfg.train_dataloader.dataset):
             dataset.indices = 2 * batch
@@ -734,7 +778,8 @@ def _weights_row(backbone):
 
 
 @pytest.mark.parametrize('name', [pytest.param(n, marks=[] if n in WEIGHTS_DEFAULT
-                                               else [pytest.mark.slow]) for n in CONFIGS])
+                                               else [pytest.mark.slow])
+                                  for n in sorted(NAMED_WEIGHTS)])
 def test_backbone_computes_what_its_pretrained_weights_were_trained_as(name):
     """The config's backbone with the weights of the zoo row its checkpoint names computes what
     that row computes (where the config does not deliberately place it otherwise): a default

@@ -36,7 +36,7 @@ import mmbackbones  # noqa: E402
 from mmbackbones.references import ReferenceUnavailable, build_reference  # noqa: E402
 from mmbackbones.zoo import Variant, get_variant  # noqa: E402
 
-REFERENCES = ('timm', 'torchvision', 'mmdet', 'mmseg', 'mmpretrain')
+REFERENCES = ('timm', 'torchvision', 'mmdet', 'mmseg', 'mmpretrain', 'mmyolo')
 
 
 @dataclass

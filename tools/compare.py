@@ -62,12 +62,21 @@ def format_published(entry):
 
 
 # --------------------------------------------------------------------------- running
+def _innermost_dataset(loader):
+    """Dotted path of the dataset that reads the files, below wrappers such as YOLOX's
+    ``MultiImageMixDataset`` (which take no ``indices``)."""
+    path, node = 'dataset', loader['dataset']
+    while isinstance(node, dict) and isinstance(node.get('dataset'), dict):
+        path, node = path + '.dataset', node['dataset']
+    return path
+
+
 def _toy_options(cfg_path):
     """--cfg-options that cut a toy run to a few images and iterations."""
     sys.path.insert(0, ROOT)
     from mmbackbones.cli.launch import load_config
     cfg = load_config(cfg_path, toy=True)
-    options = [f'{loader}.dataset.indices={TOY_IMAGES}'
+    options = [f'{loader}.{_innermost_dataset(cfg[loader])}.indices={TOY_IMAGES}'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
                if cfg.get(loader)]
     options += [f'{loader}.num_workers=0' for loader in
@@ -98,6 +107,8 @@ def count_params(cfg_path, toy):
     cfg.model.backbone.init_cfg = None
     if scope == 'mmdet':
         from mmdet.registry import MODELS
+    elif scope == 'mmyolo':
+        from mmyolo.registry import MODELS
     else:
         from mmseg.registry import MODELS
     with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):

@@ -46,7 +46,7 @@ def enable_visualisation(cfg, scope, show_dir):
         raise UsageError('--show-dir needs a "visualization" entry in default_hooks')
     hooks['visualization']['draw'] = True
     show_dir = osp.abspath(show_dir)
-    if scope == 'mmdet':
+    if scope in ('mmdet', 'mmyolo'):
         hooks['visualization']['test_out_dir'] = show_dir  # absolute: not under work_dir
         hooks['visualization']['interval'] = 1
         return show_dir

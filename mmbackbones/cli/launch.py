@@ -1,9 +1,9 @@
 """What ``tools/train.py`` and ``tools/test.py`` share.
 
 Loading a config with clear messages (a mistake in a config names its file and line),
-registering the mmdet or mmseg modules its ``default_scope`` names, installing the hooks of
-:mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain BatchNorm
-without a GPU) and checking, before a runner is built, that the data the config reads exists
+registering the mmdet, mmseg or mmyolo modules its ``default_scope`` names, installing the
+hooks of :mod:`mmbackbones.engine.hooks`, adapting the config to the machine (gloo and plain
+BatchNorm without a GPU) and checking, before a runner is built, that the data the config reads exists
 and is usable (:mod:`mmbackbones.cli.datacheck`).
 """
 import argparse
@@ -27,7 +27,7 @@ from .datacheck import (BadDataError, check_coco_annotation, check_coco_classes,
 from .workdir import ResumeError, WorkDirBusyError, WorkDirNotWritableError, WorkDirTakenError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCOPES = ('mmdet', 'mmseg')
+SCOPES = ('mmdet', 'mmseg', 'mmyolo')  # mmyolo: the optional `yolo` extra
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -229,13 +229,33 @@ def register_scope(cfg):
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
         raise UsageError(f'the config sets default_scope={scope!r}; these tools serve '
-                         f'{" and ".join(SCOPES)} configs (default_scope="mmdet" or "mmseg")')
+                         f'{", ".join(SCOPES)} configs (default_scope="mmdet", "mmseg" or '
+                         '"mmyolo")')
     if scope == 'mmdet':
         from mmdet.utils import register_all_modules
+    elif scope == 'mmyolo':
+        try:
+            from mmyolo.utils import register_all_modules
+        except ImportError as err:
+            raise UsageError(f'this config is written for mmyolo (default_scope="mmyolo"), '
+                             f'which does not import here ({err}); it is the optional `yolo` '
+                             'extra: pip install mmbackbones[yolo]') from None
     else:
         from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
+    _untag_collate_functions(cfg)
     return scope
+
+
+def _untag_collate_functions(cfg):
+    """A config whose base is another package's (``_base_ = 'mmyolo::...'``) has every type
+    dict of that base tagged with ``_scope_``; mmengine's Runner passes a ``collate_fn`` dict's
+    keys to the function (``yolov5_collate() got an unexpected keyword argument '_scope_'``),
+    so the tag is dropped there (the function is found in the default scope)."""
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        collate = (cfg.get(loader) or {}).get('collate_fn')
+        if isinstance(collate, dict):
+            collate.pop('_scope_', None)
 
 
 def _replace_sync_bn(node):
@@ -386,6 +406,8 @@ def _dataset_class(type_name, scope):
         return type_name if isinstance(type_name, type) else None
     if scope == 'mmdet':
         from mmdet.registry import DATASETS
+    elif scope == 'mmyolo':
+        from mmyolo.registry import DATASETS
     elif scope == 'mmseg':
         from mmseg.registry import DATASETS
     else:
@@ -427,7 +449,7 @@ def _check_contents(cfg, loaders):
     empty and start like an image. Raises :class:`BadDataError` naming the file."""
     scope = cfg.get('default_scope')
     coco_cls = seg_cls = None
-    if scope == 'mmdet':
+    if scope in ('mmdet', 'mmyolo'):  # mmyolo's datasets subclass mmdet's
         from mmdet.datasets import CocoDataset as coco_cls
     elif scope == 'mmseg':
         from mmseg.datasets import BaseSegDataset as seg_cls

@@ -1,1 +1,2 @@
 from . import backbones  # noqa: F401
+from . import necks  # noqa: F401

@@ -1,10 +1,11 @@
 """Foreign checkpoints -> mmbackbones keys: the converter registry, layout detection, loading.
 
 Each family module registers, per source layout (``timm``, ``torchvision``, ``official``,
-``mmdet``, ``mmseg``, ``mmpretrain``), a detector that recognises the layout from its keys and a
-converter that maps it onto the family's own keys (``@register_converter(ResNet, 'timm',
-detect=...)``). Converters are found along the class hierarchy: a subclass (ResNeXt, Res2Net)
-uses its parent's unless it registers its own. Classifier heads are dropped; nothing else is.
+``mmdet``, ``mmseg``, ``mmpretrain``, ``mmyolo``), a detector that recognises the layout from
+its keys and a converter that maps it onto the family's own keys
+(``@register_converter(ResNet, 'timm', detect=...)``). Converters are found along the class
+hierarchy: a subclass (ResNeXt, Res2Net) uses its parent's unless it registers its own.
+Classifier heads are dropped; nothing else is.
 """
 import contextlib
 import os
@@ -22,7 +23,8 @@ __all__ = ['register_converter', 'converters_for', 'convert', 'detect_source', '
            'PretrainedMismatchError', 'HubOfflineError', 'SOURCES',
            'SUPPORTED_SCHEMES', 'CheckpointSchemeError']
 
-SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain')
+SOURCES = ('mmbackbones', 'timm', 'torchvision', 'official', 'mmdet', 'mmseg', 'mmpretrain',
+           'mmyolo')
 
 # (family class, source) -> (detect(state_dict) -> bool, convert(state_dict, model) -> state_dict)
 _CONVERTERS: Dict[Tuple[type, str], Tuple[Callable, Callable]] = {}

@@ -52,9 +52,15 @@ class BaseBackbone(BaseModule):
         arch_settings: its named architectures (``{'tiny': {...}}``, ``{50: (...)}``), resolved
             by :meth:`resolve_arch`.
         arch_keys: the keys a custom architecture dict must have; empty: no custom dicts.
+        frozen_stages_offset: how OpenMMLab's class of the family counts ``frozen_stages``.
+            0 (ResNet, Swin, mmdet's Darknet): ``k`` freezes the stem and levels ``0..k-1``.
+            1 (mmdet's CSPDarknet, mmyolo's backbones, mmpretrain's CSPNet, where an index
+            names the same level in ``out_indices`` and ``frozen_stages``): ``k`` freezes the
+            stem and levels ``0..k``.
     """
     arch_settings: ClassVar[Mapping] = {}
     arch_keys: ClassVar[Tuple[str, ...]] = ()
+    frozen_stages_offset: ClassVar[int] = 0
 
     def __init__(self, out_indices: Sequence[int] = (0, 1, 2, 3), frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False, init_cfg=None,
@@ -130,10 +136,13 @@ class BaseBackbone(BaseModule):
             raise ValueError(f'out_indices={self._requested_out_indices} must be increasing '
                              '(outputs are returned highest resolution first)')
         self.out_indices = tuple(normalised)
-        if not -1 <= self.frozen_stages <= num_levels:
+        most = num_levels - self.frozen_stages_offset
+        if not -1 <= self.frozen_stages <= most:
+            counted = ('the first frozen_stages levels' if not self.frozen_stages_offset else
+                       'levels 0..frozen_stages, as OpenMMLab counts them for this family')
             raise ValueError(f'frozen_stages={self.frozen_stages} of {type(self).__name__}: '
-                             f'valid values are -1 (nothing frozen), 0 (the stem) to '
-                             f'{num_levels} (the stem and the first frozen_stages levels)')
+                             f'valid values are -1 (nothing frozen), 0 to {most} (the stem '
+                             f'and {counted})')
         self._freeze_stages()
 
     @property
@@ -184,7 +193,7 @@ class BaseBackbone(BaseModule):
         if self.frozen_stages < 0:
             return []
         modules = list(self.stem_modules())
-        for index in range(self.frozen_stages):
+        for index in range(self.frozen_stages + self.frozen_stages_offset):
             modules.extend(self.level_modules(index))
         return modules
 

@@ -45,8 +45,8 @@ def _torch_norm(norm_cfg: dict, num_features: int) -> nn.Module:
 
 
 # mmcv's names of the activations PyTorch has (mmcv's Swish and HSwish compute SiLU/Hardswish).
-_TORCH_ACTS = {'ReLU': nn.ReLU, 'ReLU6': nn.ReLU6, 'SiLU': nn.SiLU, 'Swish': nn.SiLU,
-               'HSwish': nn.Hardswish, 'Sigmoid': nn.Sigmoid, 'GELU': nn.GELU}
+_TORCH_ACTS = {'ReLU': nn.ReLU, 'ReLU6': nn.ReLU6, 'LeakyReLU': nn.LeakyReLU, 'SiLU': nn.SiLU,
+               'Swish': nn.SiLU, 'HSwish': nn.Hardswish, 'Sigmoid': nn.Sigmoid, 'GELU': nn.GELU}
 
 
 def _torch_act(act_cfg: dict) -> nn.Module:

@@ -1,0 +1,14 @@
+# YOLOX-s head and recipe, CSPDarknet53 backbone (CSPNet / YOLOv4), COCO 2017 detection, 640x640,
+# 300 epochs, 8 GPUs x 8 images, trained from scratch: the common-head comparison of the
+# Darknet line (suite `yolo` of configs/published.json, beside cspdarknet_s_yolox.py).
+# Source: mmdet configs/yolox/yolox_s_8xb8-300e_coco.py with this backbone (its own norm and
+# activation) and the YOLOX PAFPN's in_channels set to the backbone's.
+# Expected: no published number for this backbone under the YOLOX-s recipe; for scale: YOLOX-s
+# (CSPDarknet-s) gets 40.5 box AP on COCO val2017 (mmdet model zoo).
+_base_ = 'mmdet::yolox/yolox_s_8xb8-300e_coco.py'
+custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True, type='mmbackbones.CSPDarkNet', depth=53, out_indices=(2, 3, 4)),
+    neck=dict(in_channels=[256, 512, 1024]))

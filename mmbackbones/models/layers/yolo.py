@@ -1,0 +1,197 @@
+"""Building blocks of the Darknet / YOLO backbones and necks.
+
+Shared by the Darknet and CSP-Darknet families (``backbones/darknet.py``,
+``backbones/csp_darknet.py``), the YOLO necks (``necks/``) and the re-parameterisable YOLO
+families that build on the same units. Parameter names are OpenMMLab's (mmcv's ``ConvModule``:
+``conv``, ``bn``; mmdet's ``CSPLayer``: ``main_conv``, ``short_conv``, ``final_conv``,
+``blocks``; ``SPPBottleneck``: ``conv1``, ``poolings``, ``conv2``), so that mmdet and mmyolo
+checkpoints load with few renames.
+"""
+import math
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .conv_plugin import build_conv
+from .norm_act import build_act, build_norm
+
+__all__ = ['ConvNormAct', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
+           'SPPBottleneck', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
+           'YOLO_NORM', 'YOLO_ACT']
+
+# The norm and activation of YOLOv5 / YOLOX (mmdet's CSPDarknet, mmyolo): BN with PyTorch
+# momentum 0.03 (Darknet's 0.97 decay) and eps 1e-3, SiLU (= Swish).
+YOLO_NORM = dict(type='BN', momentum=0.03, eps=0.001)
+YOLO_ACT = dict(type='SiLU', inplace=True)
+
+
+def make_divisible(channels: float, widen_factor: float = 1.0, divisor: int = 8) -> int:
+    """``channels * widen_factor`` rounded up to a multiple of ``divisor`` (YOLOv5's width
+    rule, which mmyolo uses for every YOLO backbone)."""
+    return math.ceil(channels * widen_factor / divisor) * divisor
+
+
+def make_round(num_blocks: int, deepen_factor: float = 1.0) -> int:
+    """``num_blocks * deepen_factor`` rounded, at least 1 (YOLOv5's depth rule; a single
+    block is never scaled)."""
+    return max(round(num_blocks * deepen_factor), 1) if num_blocks > 1 else num_blocks
+
+
+def pad_to_even(x: torch.Tensor) -> torch.Tensor:
+    """Zero-pad one row / column at the bottom / right of an odd-sized map, so that a
+    stride-2 space-to-depth or 6x6 stem gives ``ceil(H / 2)`` rows like a padded 3x3 conv."""
+    pad_h, pad_w = x.shape[-2] % 2, x.shape[-1] % 2
+    return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+
+
+class ConvNormAct(nn.Module):
+    """Conv, norm, activation: the Darknet convolutional unit (YOLO9000, Table 6; every conv
+    of YOLOv3-v5 and YOLOX). Keys as mmcv's ``ConvModule``: ``conv``, ``bn``; the conv has a
+    bias only without a norm."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
+                 stride: int = 1, padding: Optional[int] = None, groups: int = 1,
+                 conv_cfg=None, norm_cfg: Optional[dict] = YOLO_NORM,
+                 act_cfg: Optional[dict] = YOLO_ACT):
+        super().__init__()
+        if padding is None:
+            padding = kernel_size // 2
+        self.conv = build_conv(conv_cfg, in_channels, out_channels, kernel_size, stride,
+                               padding=padding, groups=groups, bias=norm_cfg is None)
+        self.bn = build_norm(norm_cfg, out_channels)
+        self.activate = build_act(act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.bn(self.conv(x)))
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """Depthwise conv + norm + act, then pointwise conv + norm + act (MobileNet; YOLOX-Nano).
+    Keys as mmcv's ``DepthwiseSeparableConvModule``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 stride: int = 1, padding: Optional[int] = None, conv_cfg=None,
+                 norm_cfg: Optional[dict] = YOLO_NORM, act_cfg: Optional[dict] = YOLO_ACT):
+        super().__init__()
+        self.depthwise_conv = ConvNormAct(in_channels, in_channels, kernel_size, stride,
+                                          padding, groups=in_channels, conv_cfg=conv_cfg,
+                                          norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.pointwise_conv = ConvNormAct(in_channels, out_channels, 1, conv_cfg=conv_cfg,
+                                          norm_cfg=norm_cfg, act_cfg=act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise_conv(self.depthwise_conv(x))
+
+
+def conv_unit(use_depthwise: bool):
+    """The 3x3 conv unit: depthwise-separable (YOLOX-Nano) or plain."""
+    return DepthwiseSeparableConv if use_depthwise else ConvNormAct
+
+
+class DarknetBottleneck(nn.Module):
+    """1x1 conv to ``out_channels * expansion``, 3x3 conv back, plus the input: the Darknet-53
+    residual block (YOLOv3, Table 1) and the block inside CSP stages (CSPNet Sec. 3.1, YOLOv5's
+    C3). ``add_identity`` only applies where the channels match (as mmdet)."""
+
+    def __init__(self, in_channels: int, out_channels: int, expansion: float = 0.5,
+                 add_identity: bool = True, use_depthwise: bool = False, conv_cfg=None,
+                 norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT):
+        super().__init__()
+        hidden = int(out_channels * expansion)
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.conv1 = ConvNormAct(in_channels, hidden, 1, **cfg)
+        self.conv2 = conv_unit(use_depthwise)(hidden, out_channels, 3, 1, **cfg)
+        self.add_identity = add_identity and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(x))
+        return out + x if self.add_identity else out
+
+
+class CSPLayer(nn.Module):
+    """Cross Stage Partial layer in YOLOv5's form (C3; the cross-stage partial idea of CSPNet,
+    Wang et al. 2020, arXiv 1911.11929, Sec. 3.1, with the fusion after the concatenation):
+    two 1x1 convs split the input into a main path, which runs ``num_blocks`` Darknet
+    bottlenecks, and a shortcut path; a 1x1 conv fuses their concatenation. Half the channels
+    skip the blocks, which cuts computation at equal accuracy."""
+
+    def __init__(self, in_channels: int, out_channels: int, expand_ratio: float = 0.5,
+                 num_blocks: int = 1, add_identity: bool = True, use_depthwise: bool = False,
+                 conv_cfg=None, norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT):
+        super().__init__()
+        mid = int(out_channels * expand_ratio)
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.main_conv = ConvNormAct(in_channels, mid, 1, **cfg)
+        self.short_conv = ConvNormAct(in_channels, mid, 1, **cfg)
+        self.final_conv = ConvNormAct(2 * mid, out_channels, 1, **cfg)
+        self.blocks = nn.Sequential(*[
+            DarknetBottleneck(mid, mid, 1.0, add_identity, use_depthwise, **cfg)
+            for _ in range(num_blocks)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        main = self.blocks(self.main_conv(x))
+        return self.final_conv(torch.cat((main, self.short_conv(x)), dim=1))
+
+
+class SPPBottleneck(nn.Module):
+    """Spatial pyramid pooling between two 1x1 convs.
+
+    ``kernel_sizes`` a tuple: parallel max-pools of those sizes (SPP of YOLOv3-SPP / YOLOv4,
+    He et al. 2015's pyramid at stride 1; YOLOX: 5, 9, 13). An int ``k``: SPPF of YOLOv5 v6,
+    three ``k x k`` pools in series, the same receptive fields as SPP (5, 9, 13 for k=5) for
+    fewer operations. Keys as mmdet's ``SPPBottleneck`` / mmyolo's ``SPPFBottleneck``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_sizes: Union[int, Sequence[int]] = (5, 9, 13), conv_cfg=None,
+                 norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT, mid_channels_scale: float = 0.5):
+        super().__init__()
+        mid = int(in_channels * mid_channels_scale)
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.conv1 = ConvNormAct(in_channels, mid, 1, **cfg)
+        self.serial = isinstance(kernel_sizes, int)
+        if self.serial:
+            self.poolings = nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
+            branches = 4
+        else:
+            if not kernel_sizes or not all(isinstance(k, int) and k % 2 for k in kernel_sizes):
+                raise ValueError(f'kernel_sizes={kernel_sizes!r}; valid values are an odd int '
+                                 '(SPPF) or a sequence of odd ints (SPP)')
+            self.poolings = nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
+            branches = len(kernel_sizes) + 1
+        self.conv2 = ConvNormAct(mid * branches, out_channels, 1, **cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        if self.serial:
+            y1 = self.poolings(x)
+            y2 = self.poolings(y1)
+            pooled = [x, y1, y2, self.poolings(y2)]
+        else:
+            pooled = [x] + [pool(x) for pool in self.poolings]
+        return self.conv2(torch.cat(pooled, dim=1))
+
+
+class Focus(nn.Module):
+    """Space-to-depth stem of YOLOv5 (before v6) and YOLOX: the four interleaved
+    half-resolution slices (top-left, bottom-left, top-right, bottom-right, mmdet's order) are
+    stacked to ``4 * in_channels`` channels, then a conv.
+
+    An odd height or width is zero-padded by one row / column at the bottom / right first, so
+    that the output has ``ceil(H / 2) x ceil(W / 2)`` positions (mmdet's and mmyolo's Focus
+    cannot concatenate the slices of an odd-sized input and raise).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
+                 stride: int = 1, conv_cfg=None, norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT):
+        super().__init__()
+        self.conv = ConvNormAct(in_channels * 4, out_channels, kernel_size, stride,
+                                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pad_to_even(x)
+        x = torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2],
+                       x[..., 1::2, 1::2]), dim=1)
+        return self.conv(x)
