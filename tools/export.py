@@ -13,6 +13,7 @@ PyTorch model; any output differing by more than ``--atol`` makes the tool exit 
 import argparse
 import os.path as osp
 import sys
+import warnings
 from typing import List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -66,9 +67,14 @@ def export_onnx(model, path: str, size: Tuple[int, int], dynamic: bool = True) -
     x = torch.rand(1, _in_channels(model), *size)
     # The TorchScript exporter: the dynamo exporter also works for the CNN families, but takes
     # three times as long and cannot trace Swin's per-shape caches with a symbolic batch.
-    torch.onnx.export(model, (x, ), path, input_names=['input'], output_names=outputs,
-                      dynamic_axes={'input': axes, **{o: axes for o in outputs}},
-                      opset_version=17, dynamo=False)
+    # Its warnings (deprecation; Python conditions traced as constants) are silenced: what
+    # matters is checked afterwards by running the file at two sizes (check_onnx).
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.onnx.export(model, (x, ), path, input_names=['input'], output_names=outputs,
+                          dynamic_axes={'input': axes, **{o: axes for o in outputs}},
+                          opset_version=17, dynamo=False)
 
 
 def _in_channels(model) -> int:
