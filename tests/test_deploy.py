@@ -93,6 +93,25 @@ def test_only_batchnorms_that_read_a_layer_output_alone_are_folded():
         model.train()
 
 
+class _ReturnsTheConvOutput(_Toy):
+
+    def forward(self, x):
+        y = self.conv1(x)
+        return (y, self.bn1(y))
+
+
+def test_a_layer_output_the_model_returns_is_not_folded():
+    torch.manual_seed(0)
+    model = _ReturnsTheConvOutput().eval()
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+    model.switch_to_deploy()
+    assert isinstance(model.bn1, nn.BatchNorm2d)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(model(x), expected))
+
+
 def test_a_fold_keeps_the_frozen_state_of_the_layer():
     model = mmbackbones.build_backbone('resnet18', frozen_stages=1).switch_to_deploy()
     assert not model.conv1.weight.requires_grad and not model.conv1.bias.requires_grad

@@ -3,8 +3,8 @@
 :func:`find_conv_bn_pairs` runs one forward pass and records which BatchNorm consumes the output
 of which convolution or linear layer, by tensor identity. A pair is folded only where the fold
 cannot change anything else: the layer and the norm each run exactly once, the norm's input is
-the very tensor the layer returned, and no other operation reads that tensor (every torch call
-is seen through a ``TorchFunctionMode``). So no family needs to name its pairs, and a BatchNorm
+the very tensor the layer returned, no other operation reads that tensor (every torch call is
+seen through a ``TorchFunctionMode``) and the model does not return it. So no family needs to name its pairs, and a BatchNorm
 after an addition, a pre-norm, or a convolution whose output also feeds a shortcut stay as they are.
 """
 from typing import Dict, List, Tuple
@@ -88,15 +88,16 @@ def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[st
             handles.append(module.register_forward_pre_hook(norm_hook))
     try:
         with torch.no_grad(), counter:
-            model(example)
+            outputs = model(example)
     finally:
         for handle in handles:
             handle.remove()
 
+    returned = {id(t) for t in _tensors(outputs)}  # a returned tensor is read by the caller
     pairs = []
     for norm, tensor_id in norm_in.items():
         layer = layer_out.get(tensor_id)
-        if (layer is None or calls.get(layer) != 1 or calls.get(norm) != 1
+        if (layer is None or tensor_id in returned or calls.get(layer) != 1 or calls.get(norm) != 1
                 or counter.uses.get(tensor_id) != 1
                 or not _foldable(layer, norm, out_dims[layer])):
             continue
