@@ -4,8 +4,9 @@
 of which convolution or linear layer, by tensor identity. A pair is folded only where the fold
 cannot change anything else: the layer and the norm each run exactly once, the norm's input is
 the very tensor the layer returned, no other operation reads that tensor (every torch call is
-seen through a ``TorchFunctionMode``) and the model does not return it. So no family needs to name its pairs, and a BatchNorm
-after an addition, a pre-norm, or a convolution whose output also feeds a shortcut stay as they are.
+seen through a ``TorchFunctionMode``) and the model does not return it. So no family needs to
+name its pairs, and a BatchNorm after an addition, a pre-norm, or one after a convolution whose
+output also feeds a shortcut stay as they are.
 """
 from typing import Dict, List, Tuple
 
