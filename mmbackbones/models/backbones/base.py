@@ -256,7 +256,14 @@ class BaseBackbone(BaseModule):
         example = torch.rand(1, self._deploy_in_channels(), *self.deploy_trace_size,
                              device=param.device if param is not None else None,
                              dtype=param.dtype if param is not None else None)
-        for layer_name, norm_name in find_conv_bn_pairs(self, example):
+        try:
+            pairs = find_conv_bn_pairs(self, example)
+        except Exception as e:
+            raise RuntimeError(
+                f'switch_to_deploy() of {type(self).__name__} traces one forward pass with an '
+                f'input of shape {tuple(example.shape)}, which failed ({type(e).__name__}: {e}); '
+                'a family that needs another input size sets deploy_trace_size') from e
+        for layer_name, norm_name in pairs:
             layer = self.get_submodule(layer_name)
             fused = fold(layer, self.get_submodule(norm_name))
             fused.weight.requires_grad_(layer.weight.requires_grad)
