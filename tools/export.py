@@ -175,7 +175,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ExportMismatch as e:
         print(f'error: {args.onnx} does not match PyTorch: {e}', file=sys.stderr)
         return 1
-    checked = ', '.join(f'{b}x3x{h}x{w}: max |diff| {e:.2g}'
+    c = _in_channels(model)
+    checked = ', '.join(f'{b}x{c}x{h}x{w}: max |diff| {e:.2g}'
                         for (b, h, w), e in zip(shapes, errors))
     print(f'wrote {args.onnx} ({"deploy" if args.deploy else "training"} form); onnxruntime '
           f'matches PyTorch at {checked}')
