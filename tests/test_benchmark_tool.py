@@ -59,3 +59,11 @@ def test_missing_reference_is_a_note_not_a_failure(tool):
                                   tool.torch.device('cpu'), notes)
     assert [r['impl'] for r in rows] == ['ours']
     assert notes and 'torchvision' in notes[0]
+
+
+def test_deploy_rows_time_the_deploy_form_against_the_others(tool, capsys):
+    rows = tool.main(['resnet18', '--deploy', '--batch-sizes', '1', '--size', '64', '64',
+                      '--warmup', '0', '--repeats', '1', '--refs', 'timm', '--threads', '1'])
+    assert [r['impl'] for r in rows] == ['ours', 'ours-train', 'ours-deploy-cl', 'timm']
+    assert rows[0]['model'] == 'resnet18, deploy form' and rows[0]['ratio'] == pytest.approx(1.0)
+    assert 'ours (resnet18, deploy form)' in capsys.readouterr().out

@@ -328,3 +328,70 @@ def test_with_cp_follows_one_rule_for_every_family(name, monkeypatch):
     assert calls == []
     model(x)
     assert len(calls) == model.num_blocks()
+
+
+_BATCHNORM_BY_KIND = {}
+
+
+def _has_batchnorm(name):
+    """Whether the row's model has a BatchNorm. Built on the meta device once per family and
+    norm setting (the cfg entries whose key names a norm): building all rows would add
+    seconds to every collection of this module."""
+    variant = get_variant(name)
+    kind = (variant.family, repr(sorted((k, v) for k, v in variant.cfg.items() if 'norm' in k)))
+    if kind not in _BATCHNORM_BY_KIND:
+        with torch.device('meta'):
+            model = mmbackbones.build_backbone(name)
+        _BATCHNORM_BY_KIND[kind] = any(isinstance(m, _BatchNorm) for m in model.modules())
+    return _BATCHNORM_BY_KIND[kind]
+
+
+# The folding is generic (found by tracing): two rows in the default run, the rest with -m slow.
+_DEPLOY_DEFAULT_ROWS = ('resnet18', 'resnest14d')
+
+
+def _deploy_params():
+    cases = []
+    for name in list_variants():
+        if _has_batchnorm(name):
+            slow = get_variant(name).slow or name not in _DEPLOY_DEFAULT_ROWS
+            cases.append(pytest.param(name, marks=[pytest.mark.slow] if slow else [], id=name))
+    return cases
+
+
+def _working_modules(model):
+    """Leaf modules that compute something (not the nn.Identity placeholders)."""
+    return [m for m in model.modules()
+            if not list(m.children()) and not isinstance(m, torch.nn.Identity)]
+
+
+@pytest.mark.parametrize('name', _deploy_params())
+def test_deploy_form_equals_training_form(name, tmp_path):
+    """switch_to_deploy() folds BatchNorms (random statistics) without changing outputs,
+    refuses train() afterwards, and its state dict loads into a fresh deployed instance."""
+    variant = get_variant(name)
+    overrides = _no_drop(variant)
+    model = mmbackbones.build_backbone(name, **overrides).eval()
+    randomise(model)
+    inputs = [torch.rand(2, 3, *size) for size in variant.parity_sizes]
+    with torch.no_grad():
+        expected = [model(x) for x in inputs]
+    norms_before = sum(isinstance(m, _BatchNorm) for m in model.modules())
+    working_before = len(_working_modules(model))
+
+    assert model.switch_to_deploy() is model
+    assert sum(isinstance(m, _BatchNorm) for m in model.modules()) < norms_before
+    assert len(_working_modules(model)) < working_before
+    with torch.no_grad():
+        for x, reference in zip(inputs, expected):
+            for got, want in zip(model(x), reference):
+                torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(RuntimeError, match=r'switch_to_deploy.*build a new model'):
+        model.train()
+
+    torch.save(model.state_dict(), tmp_path / 'deployed.pth')
+    fresh = mmbackbones.build_backbone(name, **overrides).switch_to_deploy()
+    fresh.load_state_dict(torch.load(tmp_path / 'deployed.pth'), strict=True)
+    with torch.no_grad():
+        for got, want in zip(fresh(inputs[0]), model(inputs[0])):
+            assert torch.equal(got, want)

@@ -3,6 +3,11 @@
     python tools/benchmark.py swin_tiny_patch4_window7_224 --batch-sizes 1 8 --repeats 15
     python tools/benchmark.py resnet50 resnest50d --refs timm --output docs/bench.md
     python tools/benchmark.py swin_tiny_patch4_window7_224 --channels-last --threads 4
+    python tools/benchmark.py resnet50 --deploy --refs timm,torchvision
+
+With ``--deploy`` the first implementation, the one every ratio is taken against, is the deploy
+form (``switch_to_deploy()``: BatchNorm folded), timed beside the training form ('ours-train')
+and the deploy form in channels-last ('ours-deploy-cl', ``to_channels_last()``).
 
 Every implementation runs in eval mode under ``torch.inference_mode()`` and produces the
 multi-level features a detector consumes (not the classifier path): ours is
@@ -46,11 +51,24 @@ class Impl:
     module: nn.Module
     forward: Callable[[torch.Tensor], Sequence[torch.Tensor]]
     times: List[float] = field(default_factory=list)  # seconds, one per round
+    own_format: bool = False  # keeps its own memory format (converts its input itself)
 
 
 def build_ours(variant: Variant) -> Impl:
     model = mmbackbones.build_backbone(variant.name)
     return Impl('ours', variant.name, model, model)
+
+
+def build_ours_deploy(variant: Variant) -> List[Impl]:
+    """The deploy form first (ratios are taken against it), the training form, and the deploy
+    form in channels-last."""
+    deployed = mmbackbones.build_backbone(variant.name).switch_to_deploy()
+    training = mmbackbones.build_backbone(variant.name).eval()
+    channels_last = mmbackbones.build_backbone(variant.name).switch_to_deploy().to_channels_last()
+    return [Impl('ours', f'{variant.name}, deploy form', deployed, deployed),
+            Impl('ours-train', 'training form', training, training),
+            Impl('ours-deploy-cl', 'deploy form, channels_last', channels_last, channels_last,
+                 own_format=True)]
 
 
 def build_ref(variant: Variant, source: str, size: Tuple[int, int]) -> Impl:
@@ -111,8 +129,8 @@ def _rows(variant: Variant, batch: int, impls: List[Impl]) -> List[Dict]:
 
 def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequence[int],
                       size: Tuple[int, int], warmup: int, repeats: int, channels_last: bool,
-                      device: torch.device, notes: List[str]) -> List[Dict]:
-    impls = [build_ours(variant)]
+                      device: torch.device, notes: List[str], deploy: bool = False) -> List[Dict]:
+    impls = build_ours_deploy(variant) if deploy else [build_ours(variant)]
     for name in refs:
         try:
             impls.append(build_ref(variant, name, size))
@@ -122,7 +140,10 @@ def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequen
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for impl in impls:
         impl.module.eval()  # not chained: some train() overrides (mmdet's Swin) return None
-        impl.module.to(device=device, memory_format=memory_format)
+        if impl.own_format:
+            impl.module.to(device=device)
+        else:
+            impl.module.to(device=device, memory_format=memory_format)
 
     rows = []
     for batch in batch_sizes:
@@ -152,7 +173,8 @@ COLUMNS = ('variant', 'batch', 'implementation', 'median ms', 'IQR ms', 'ours/re
 
 
 def _cells(row: Dict) -> List[str]:
-    impl = row['impl'] if row['impl'] == 'ours' else f"{row['impl']} ({row['model']})"
+    plain = row['impl'] == 'ours' and row['model'] == row['variant']
+    impl = row['impl'] if plain else f"{row['impl']} ({row['model']})"
     paired = '' if row['impl'] == 'ours' else f"{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}"
     return [row['variant'], str(row['batch']), impl, f"{row['median_ms']:.1f}",
             f"{row['iqr_ms']:.1f}", f"{row['ratio']:.2f}", paired]
@@ -210,6 +232,8 @@ def write_markdown(path: str, argv: Sequence[str], args, rows: List[Dict], notes
                    device: torch.device, load: Tuple[Tuple[float, ...], Tuple[float, ...]],
                    date: str) -> None:
     fmt = 'channels_last' if args.channels_last else 'NCHW (contiguous)'
+    if args.deploy:
+        fmt += ' (ours-deploy-cl: channels_last)'
     lines = [f'## Backbone latency, {date}', '',
              f'`python tools/benchmark.py {" ".join(argv)}`', '']
     lines += [f'- {line}' for line in machine_description(device)]
@@ -262,6 +286,9 @@ def parse_args(argv=None):
                         help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument('--channels-last', action='store_true',
                         help='models and input in channels_last memory format, on all sides')
+    parser.add_argument('--deploy', action='store_true',
+                        help='time the deploy form (ratios against it), the training form and '
+                        'the deploy form in channels_last')
     parser.add_argument('--refs', type=_refs, default=list(REFERENCES),
                         help=f'comma-separated references among {",".join(REFERENCES)} '
                         '(default: all that exist for the variant)')
@@ -304,7 +331,7 @@ def _run(args, argv: List[str]) -> List[Dict]:
     for name in args.variants:
         rows += benchmark_variant(get_variant(name), args.refs, args.batch_sizes,
                                   tuple(args.size), args.warmup, args.repeats,
-                                  args.channels_last, args.device, notes)
+                                  args.channels_last, args.device, notes, args.deploy)
     for note in notes:
         print(f'note: {note}')
     if args.output:

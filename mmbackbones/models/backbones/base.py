@@ -33,6 +33,11 @@ def _check_backbone_input(module, args):
                          'pass at least one image')
 
 
+def _to_channels_last(module, args):
+    x = args[0]
+    return (x.contiguous(memory_format=torch.channels_last), ) + tuple(args[1:])
+
+
 class BaseBackbone(BaseModule):
     """Base class of all backbones.
 
@@ -208,12 +213,97 @@ class BaseBackbone(BaseModule):
                 param.requires_grad = False
 
     def train(self, mode: bool = True):
+        if mode and self.__dict__.get('deployed', False):
+            raise RuntimeError(
+                f'{type(self).__name__} was switched to its deploy form (switch_to_deploy(): '
+                'BatchNorms folded into the convolutions before them) and cannot train any more; '
+                'build a new model and load the training-form checkpoint to train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
             for module in self.modules():
                 if isinstance(module, (_BatchNorm, nn.SyncBatchNorm)):
                     module.eval()
+        return self
+
+    # ------------------------------------------------------------- deploy form
+    #: Input size of the one forward pass that :meth:`switch_to_deploy` traces; a family whose
+    #: input must have a fixed size (absolute position tables) sets its own.
+    deploy_trace_size: ClassVar[Tuple[int, int]] = (64, 64)
+    #: Whether an ONNX export may leave height and width dynamic (tools/export.py); a family
+    #: whose graph depends on the input size sets False and says why in onnx_static_reason.
+    onnx_dynamic_hw: ClassVar[bool] = True
+    onnx_static_reason: ClassVar[str] = ''
+
+    def switch_to_deploy(self) -> 'BaseBackbone':
+        """Turn this model into its inference form, in place (docs/deploy.md).
+
+        1. Every submodule with its own ``switch_to_deploy()`` (a re-parameterisable block,
+           e.g. RepVGG) is called first, the outermost ones only: each owns its subtree.
+        2. Each BatchNorm whose input is the output of a convolution or linear layer and of
+           nothing else is folded into that layer (eval statistics) and replaced by
+           ``nn.Identity``; pairs are found by tracing one forward pass
+           (:func:`~mmbackbones.models.layers.deploy.find_conv_bn_pairs`), so no family
+           names them. Other BatchNorms (after an addition, pre-norms) stay.
+        3. Dropout and drop-path modules, the identity in eval mode, become ``nn.Identity``.
+
+        The model is left in eval mode and refuses ``train()``. Its ``state_dict()`` loads into
+        another instance of the same configuration after that one's ``switch_to_deploy()``.
+        Calling it twice is a no-op. Returns ``self``.
+        """
+        from ..layers.deploy import find_conv_bn_pairs, fold, is_noop, set_submodule
+        if self.__dict__.get('deployed', False):
+            return self
+        self.eval()
+        own = [m for m in self.modules() if m is not self and callable(
+            getattr(m, 'switch_to_deploy', None))]
+        inside = {id(d) for m in own for d in m.modules() if d is not m}
+        for module in own:
+            if id(module) not in inside:
+                module.switch_to_deploy()
+        param = next(self.parameters(), None)
+        example = torch.rand(1, self._deploy_in_channels(), *self.deploy_trace_size,
+                             device=param.device if param is not None else None,
+                             dtype=param.dtype if param is not None else None)
+        try:
+            pairs = find_conv_bn_pairs(self, example)
+        except Exception as e:
+            raise RuntimeError(
+                f'switch_to_deploy() of {type(self).__name__} traces one forward pass with an '
+                f'input of shape {tuple(example.shape)}, which failed ({type(e).__name__}: {e}); '
+                'a family that needs another input size sets deploy_trace_size') from e
+        for layer_name, norm_name in pairs:
+            layer = self.get_submodule(layer_name)
+            fused = fold(layer, self.get_submodule(norm_name))
+            fused.weight.requires_grad_(layer.weight.requires_grad)
+            set_submodule(self, layer_name, fused)
+            set_submodule(self, norm_name, nn.Identity())
+        for name, module in list(self.named_modules()):
+            if name and is_noop(module):
+                set_submodule(self, name, nn.Identity())
+        self.__dict__.pop('_layer_depth_table', None)  # parameters were replaced
+        self.deployed = True
+        return self
+
+    def _deploy_in_channels(self) -> int:
+        channels = getattr(self, 'in_channels', None)
+        if isinstance(channels, int):
+            return channels
+        first = next((m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+        if isinstance(first, nn.Conv2d):
+            return first.in_channels
+        raise NotImplementedError(f'{type(self).__name__}: set in_channels so that '
+                                  'switch_to_deploy() can build an example input')
+
+    def to_channels_last(self) -> 'BaseBackbone':
+        """Keep weights and activations in NHWC (``torch.channels_last``) from now on: the
+        4-D weights are converted and every input is converted on entry, so that convolutions
+        run in their NHWC kernels. Outputs are the same values (in channels-last strides).
+        Whether it is faster depends on the family and the machine (docs/deploy.md)."""
+        self.to(memory_format=torch.channels_last)
+        if self.__dict__.get('_channels_last_hook') is None:
+            self.__dict__['_channels_last_hook'] = self.register_forward_pre_hook(
+                _to_channels_last)
         return self
 
     # ---------------------------------------------------------- initialisation
