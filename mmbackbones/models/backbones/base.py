@@ -230,10 +230,24 @@ class BaseBackbone(BaseModule):
     #: Input size of the one forward pass that :meth:`switch_to_deploy` traces; a family whose
     #: input must have a fixed size (absolute position tables) sets its own.
     deploy_trace_size: ClassVar[Tuple[int, int]] = (64, 64)
-    #: Whether an ONNX export may leave height and width dynamic (tools/export.py); a family
-    #: whose graph depends on the input size sets False and says why in onnx_static_reason.
-    onnx_dynamic_hw: ClassVar[bool] = True
-    onnx_static_reason: ClassVar[str] = ''
+    #: Why an ONNX export cannot leave height and width dynamic (tools/export.py), empty where
+    #: it can: a family whose graph depends on the input size (padding, cropping or resizing
+    #: computed in Python) sets it as a class attribute.
+    onnx_static_family_reason: ClassVar[str] = ''
+
+    @property
+    def onnx_static_reason(self) -> str:
+        if self.onnx_static_family_reason:
+            return self.onnx_static_family_reason
+        from ..layers.same_padding import Conv2dSame
+        if any(isinstance(m, Conv2dSame) for m in self.modules()):
+            return ("TensorFlow's 'same' padding is computed in Python from each input size "
+                    "(padding='symmetric' variants export with dynamic sizes)")
+        return ''
+
+    @property
+    def onnx_dynamic_hw(self) -> bool:
+        return not self.onnx_static_reason
 
     def switch_to_deploy(self) -> 'BaseBackbone':
         """Turn this model into its inference form, in place (docs/deploy.md).
@@ -286,14 +300,10 @@ class BaseBackbone(BaseModule):
         return self
 
     def _deploy_in_channels(self) -> int:
-        channels = getattr(self, 'in_channels', None)
-        if isinstance(channels, int):
-            return channels
-        first = next((m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
-        if isinstance(first, nn.Conv2d):
-            return first.in_channels
-        raise NotImplementedError(f'{type(self).__name__}: set in_channels so that '
-                                  'switch_to_deploy() can build an example input')
+        # the image channels: a family built for other inputs stores ``in_channels`` (the first
+        # convolution's input channels are not the image's behind a Focus / space-to-depth stem)
+        channels = getattr(self, 'in_channels', 3)
+        return channels if isinstance(channels, int) else 3
 
     def to_channels_last(self) -> 'BaseBackbone':
         """Keep weights and activations in NHWC (``torch.channels_last``) from now on: the

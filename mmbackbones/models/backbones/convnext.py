@@ -163,6 +163,10 @@ class ConvNeXt(BaseBackbone):
         with_cp, init_cfg, pretrained: see :class:`BaseBackbone`.
         norm_eval: accepted for the common contract; ConvNeXt has no BatchNorm.
     """
+    # ONNX: a traced graph holds the padding and the crops of one input size
+    onnx_static_family_reason = ('inputs are padded to a multiple of 32 and the levels cropped to '
+                                 'ceil(H / stride), sizes computed in Python')
+
 
     arch_settings = {
         'atto': dict(depths=(2, 2, 6, 2), channels=(40, 80, 160, 320)),

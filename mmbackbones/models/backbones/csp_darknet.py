@@ -98,6 +98,10 @@ class CSPDarknet(BaseBackbone):
         norm_eval, with_cp, pretrained, init_cfg: see :class:`BaseBackbone` (``init_cfg=None``
             is PyTorch's conv init, which is mmdet's default Kaiming-uniform init).
     """
+    # ONNX: a traced graph holds the stem's padding decision of one input size
+    onnx_static_family_reason = ('the Focus / 6x6 stem pads an odd side by one row or column, '
+                                 'decided in Python from the input size')
+
     arch_settings = {'P5': YOLOX_P5, 'P6': YOLOX_P6}
     frozen_stages_offset = 1
     spp_before_csp = True  # YOLOX: conv, SPP, CSP; YOLOv5 v6: conv, CSP, SPPF

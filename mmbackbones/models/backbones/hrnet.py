@@ -226,6 +226,10 @@ class HRNet(BaseBackbone):
     ``layer1``'s bottlenecks (level 0) or the stage's HR modules (levels 1-3), and the
     transition after it belongs to it.
     """
+    # ONNX: a traced graph holds the fusion sizes of one input size
+    onnx_static_family_reason = ('each fusion resizes or crops a branch to the size of the branch '
+                                 'it joins, sizes computed in Python')
+
     arch_settings = {'w18_small': _W18_SMALL, 'w18_small_v2': _W18_SMALL_V2,
                      **{f'w{w}': _standard(w) for w in (18, 30, 32, 40, 44, 48, 64)}}
 

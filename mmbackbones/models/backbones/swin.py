@@ -305,11 +305,10 @@ class SwinTransformer(BaseBackbone):
     arch_keys = ('embed_dims', 'depths', 'num_heads')
     # ONNX (tools/export.py): the window size, shift, padding and shift masks are chosen in
     # Python from each stage's height and width, so a traced graph holds them for one size.
-    onnx_dynamic_hw = False
-    onnx_static_reason = ('the window padding, cyclic shift masks and the window shrinking on '
-                          'maps smaller than a window are computed in Python from the input '
-                          'size, so the exported graph is valid for the traced height and width '
-                          'only')
+    onnx_static_family_reason = ('the window padding, cyclic shift masks and the window '
+                                 'shrinking on maps smaller than a window are computed in Python '
+                                 'from the input size, so the exported graph is valid for the '
+                                 'traced height and width only')
 
     def __init__(self, arch=None, window_size: int = 7, pretrain_img_size=224,
                  in_channels: int = 3, patch_size: int = 4, mlp_ratio: float = 4.0,
