@@ -80,8 +80,9 @@ def select(patterns: Sequence[str]) -> List[str]:
     for pattern in patterns:
         matched = [n for n in names if fnmatch.fnmatch(n, pattern)]
         if not matched:
-            raise SystemExit(f'analyze.py: PATTERN {pattern!r} matches no zoo variant; '
-                             'mmbackbones.list_variants() lists them all')
+            print(f'analyze.py: PATTERN {pattern!r} matches no zoo variant; '
+                  'mmbackbones.list_variants() lists them all', file=sys.stderr)
+            raise SystemExit(2)
         selected += [n for n in matched if n not in selected]
     return selected
 
