@@ -96,3 +96,44 @@ def test_tool_bad_input_is_named(argv, message, capsys):
     with pytest.raises(SystemExit):
         _tool().main(argv)
     assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- docs/model_zoo.md
+def _gen_readme():
+    spec = importlib.util.spec_from_file_location('mmbackbones_gen_readme',
+                                                  osp.join(ROOT, 'tools', 'gen_readme.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table_rows(text):
+    return [[c.strip() for c in line.strip().strip('|').split('|')]
+            for line in text.splitlines() if line.startswith('| `')]
+
+
+def test_model_zoo_doc_lists_every_variant_with_its_weights_and_configs():
+    """Fast staleness check (no counting): the rows, reference weights and configs of
+    docs/model_zoo.md are the zoo's and the configs' now. Run `make readme` when this fails."""
+    gen = _gen_readme()
+    with open(gen.MODEL_ZOO) as f:
+        committed = _table_rows(f.read())
+    expected = gen.model_zoo_rows(counts=False)
+    strip_counts = [[row[0], row[1]] + row[6:] for row in committed]
+    assert strip_counts == [[row[0], row[1]] + row[6:] for row in expected], \
+        'docs/model_zoo.md is out of date: run `make readme`'
+    assert gen.configs_by_variant()['resnet50'][:1] == ['resnet50_cascade_maskrcnn']
+    # the committed counts are the analyser's (checked for one row here, all with -m slow)
+    row = next(r for r in committed if r[0] == '`resnet18`')
+    c = count('resnet18')
+    assert row[2:6] == [f'{c.params / 1e6:.2f}', f'{c.macs / 1e9:.3f}',
+                        f'{c.activations / 1e6:.2f}', f'{c.all_activations / 1e6:.2f}']
+
+
+@pytest.mark.slow
+def test_model_zoo_doc_is_current():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'gen_readme.py'), '--check',
+                          '--only', 'model_zoo'], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
