@@ -12,7 +12,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, 'README.md')
-MODEL_ZOO = os.path.join(ROOT, 'docs', 'model_zoo.md')
+MODEL_ZOO = os.path.join(ROOT, 'docs/model_zoo.md')
 
 
 def _paragraph(lines, start):
@@ -111,8 +111,8 @@ with `torch.utils.flop_counter.FlopCounterMode`, in the deploy form where a fami
   `configs/` that start from that variant's weights.
 
 Latency is not in this table: on a CPU it is not reproducible from run to run (and this file must
-be), so measure it on your machine with `tools/analyze.py`; [analysis.md](analysis.md) shows what
-it measured here. The published counts these are tested against are in `configs/published.json`
+be), so measure it on your machine with `tools/analyze.py`; docs/analysis.md shows what it
+measured here. The published counts these are tested against are in `configs/published.json`
 under `complexity`.
 """
 
