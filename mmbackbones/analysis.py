@@ -33,6 +33,7 @@ import torch.nn as nn
 from .zoo import build_backbone, get_variant
 
 __all__ = ['Complexity', 'Row', 'count', 'analyze', 'gemm_peak_gflops', 'train_step_peak_mb',
+           'step_peak_mb',
            'format_rows', 'CSV_HEADER', 'MAC_NOTE']
 
 CSV_HEADER = 'name,params,macs,activations,latency_ms,train_peak_mb,gflops_per_s,peak_fraction'
@@ -141,20 +142,33 @@ def train_step_peak_mb(name: str, x: torch.Tensor) -> float:
     their sum. It does not see memory a kernel library allocates on its own (oneDNN scratch
     pads) nor allocator fragmentation, so the process's RSS grows by more.
     """
-    device = x.device
-    with torch.device(device):
+    with torch.device(x.device):
         model = build_backbone(name).train()
 
     def step():
         outs = model(x)
         sum(o.float().mean() for o in outs).backward()
 
+    peak = step_peak_mb(step, model, x.device)
+    del model
+    return peak
+
+
+def step_peak_mb(step, model: nn.Module, device) -> float:
+    """Peak memory (MiB) while ``step()`` runs, ``model``'s parameters included; measured as
+    :func:`train_step_peak_mb` says."""
+    device = torch.device(device)
     if device.type == 'cuda':
+        # other tensors on the device (other models being compared) are not this step's
+        own = sum(t.numel() * t.element_size() for t in
+                  list(model.parameters()) + list(model.buffers()) if t.device == device)
         torch.cuda.empty_cache()
+        _sync(device)
+        base = torch.cuda.memory_allocated(device) - own
         torch.cuda.reset_peak_memory_stats(device)
         step()
         _sync(device)
-        peak = torch.cuda.max_memory_allocated(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
     else:
         from torch.distributed._tools.mem_tracker import MemTracker
         tracker = MemTracker()
@@ -162,7 +176,6 @@ def train_step_peak_mb(name: str, x: torch.Tensor) -> float:
         with tracker:
             step()
         peak = tracker.get_tracker_snapshot('peak')[device]['Total']
-    del model
     return peak / 2 ** 20
 
 

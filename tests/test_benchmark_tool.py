@@ -59,3 +59,21 @@ def test_missing_reference_is_a_note_not_a_failure(tool):
                                   tool.torch.device('cpu'), notes)
     assert [r['impl'] for r in rows] == ['ours']
     assert notes and 'torchvision' in notes[0]
+
+
+def test_training_mode_reports_time_and_peak_memory(tool, capsys):
+    """--train: a forward + backward per round and each side's peak memory of one step, which
+    holds at least its float32 parameters and their gradients; --with-cp keeps only the sides
+    that can checkpoint (torchvision cannot)."""
+    rows = tool.main(['resnet18', '--train', '--with-cp', '--batch-sizes', '1', '--size', '64',
+                      '64', '--warmup', '0', '--repeats', '1', '--refs', 'timm,torchvision',
+                      '--threads', '1'])
+    assert [r['impl'] for r in rows] == ['ours', 'timm']
+    params = tool.get_variant('resnet18').params
+    for row in rows:
+        assert row['median_ms'] > 0 and row['peak_mb'] >= 2 * 4 * params / 2 ** 20
+    out = capsys.readouterr().out
+    assert 'train-step peak MiB' in out and 'torchvision skipped' in out
+    with pytest.raises(SystemExit):
+        tool.main(['resnet18', '--with-cp'])
+    assert '--with-cp needs --train' in capsys.readouterr().err
