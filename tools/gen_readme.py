@@ -80,6 +80,7 @@ def _config_checkpoint(path, seen=()):
 
 def configs_by_variant():
     """{variant: [config names]}: the configs whose pretrained weights are that zoo row's."""
+    sys.path.insert(0, ROOT)
     from mmbackbones.zoo import get_variant, list_variants
     out = {}
     for path in sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py'))):
@@ -120,6 +121,7 @@ under `complexity`.
 def model_zoo_rows(counts=True):
     """The table's rows, one per variant; without ``counts`` the count cells are left empty
     (what the fast staleness check compares)."""
+    sys.path.insert(0, ROOT)
     from mmbackbones.zoo import get_variant, list_variants
     from mmbackbones.analysis import count
     configs = configs_by_variant()
