@@ -19,6 +19,6 @@ test-all: install
 demo: install
 	bash scripts/demo.sh
 
-# Regenerate the README's generated tables from the zoo.
+# Regenerate the README's generated tables and docs/model_zoo.md from the zoo.
 readme:
 	$(PYTHON) tools/gen_readme.py

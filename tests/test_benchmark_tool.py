@@ -67,3 +67,21 @@ def test_deploy_rows_time_the_deploy_form_against_the_others(tool, capsys):
     assert [r['impl'] for r in rows] == ['ours', 'ours-train', 'ours-deploy-cl', 'timm']
     assert rows[0]['model'] == 'resnet18, deploy form' and rows[0]['ratio'] == pytest.approx(1.0)
     assert 'ours (resnet18, deploy form)' in capsys.readouterr().out
+
+
+def test_training_mode_reports_time_and_peak_memory(tool, capsys):
+    """--train: a forward + backward per round and each side's peak memory of one step, which
+    holds at least its float32 parameters and their gradients; --with-cp keeps only the sides
+    that can checkpoint (torchvision cannot)."""
+    rows = tool.main(['resnet18', '--train', '--with-cp', '--batch-sizes', '1', '--size', '64',
+                      '64', '--warmup', '0', '--repeats', '1', '--refs', 'timm,torchvision',
+                      '--threads', '1'])
+    assert [r['impl'] for r in rows] == ['ours', 'timm']
+    params = tool.get_variant('resnet18').params
+    for row in rows:
+        assert row['median_ms'] > 0 and row['peak_mb'] >= 2 * 4 * params / 2 ** 20
+    out = capsys.readouterr().out
+    assert 'train-step peak MiB' in out and 'torchvision skipped' in out
+    with pytest.raises(SystemExit):
+        tool.main(['resnet18', '--with-cp'])
+    assert '--with-cp needs --train' in capsys.readouterr().err

@@ -110,3 +110,16 @@ def test_bad_arguments_name_the_argument():
         SwinTransformer(dict(embed_dims=96, depths=(2, 2, 6, 2)))
     with pytest.raises(ValueError, match='out_indices'):
         SwinTransformer('tiny', out_indices=(4, ))
+
+
+def test_training_after_inference_mode_at_the_same_size():
+    """The cached relative-position index outlives torch.inference_mode(): it must be a normal
+    tensor, or a later training step at the same window size cannot save it for backward."""
+    model = mmbackbones.build_backbone('swin_tiny_patch4_window7_224')
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        model.eval()
+        model(x)
+    model.train()
+    sum(o.mean() for o in model(x)).backward()
+    assert model.patch_embed.proj.weight.grad is not None

@@ -19,6 +19,16 @@ After warm-up runs, the implementations are timed in interleaved rounds (ours, r
 ref1, ref2, ours, ...) so that noise from other processes falls on all of them alike. Reported:
 the median and inter-quartile range of each, the ratio of medians ours/ref, and the spread
 (q25-q75) of the per-round ratios, which shows how much of a difference is noise.
+
+``--train`` times a training step instead: train mode, forward of the multi-level features and
+backward of their sum (no optimiser), and reports each implementation's peak memory of one step
+(``mmbackbones.analysis.step_peak_mb``: the CUDA allocator's peak, or on a CPU the peak of live
+tensor storages). ``--with-cp`` turns on activation checkpointing on every side that has it:
+ours and OpenMMLab's ``with_cp``, timm's ``set_grad_checkpointing()``; torchvision has none, so it
+is left out of those rows.
+
+    python tools/benchmark.py resnet50 --train --size 800 1216 --batch-sizes 2 --refs timm,mmdet
+    python tools/benchmark.py resnet50 --train --with-cp --size 512 512 --batch-sizes 2
 """
 import argparse
 import datetime
@@ -38,6 +48,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import mmbackbones  # noqa: E402
+from mmbackbones.analysis import step_peak_mb  # noqa: E402
 from mmbackbones.references import ReferenceUnavailable, build_reference  # noqa: E402
 from mmbackbones.zoo import Variant, get_variant  # noqa: E402
 
@@ -54,21 +65,14 @@ class Impl:
     own_format: bool = False  # keeps its own memory format (converts its input itself)
 
 
-def build_ours(variant: Variant) -> Impl:
-    model = mmbackbones.build_backbone(variant.name)
+def build_ours(variant: Variant, with_cp: bool = False) -> Impl:
+    model = mmbackbones.build_backbone(variant.name, **({'with_cp': True} if with_cp else {}))
     return Impl('ours', variant.name, model, model)
 
 
-def build_ours_deploy(variant: Variant) -> List[Impl]:
-    """The deploy form first (ratios are taken against it), the training form, and the deploy
-    form in channels-last."""
-    deployed = mmbackbones.build_backbone(variant.name).switch_to_deploy()
-    training = mmbackbones.build_backbone(variant.name).eval()
-    channels_last = mmbackbones.build_backbone(variant.name).switch_to_deploy().to_channels_last()
-    return [Impl('ours', f'{variant.name}, deploy form', deployed, deployed),
-            Impl('ours-train', 'training form', training, training),
-            Impl('ours-deploy-cl', 'deploy form, channels_last', channels_last, channels_last,
-                 own_format=True)]
+                      device: torch.device, notes: List[str], deploy: bool = False,
+                      train: bool = False, with_cp: bool = False) -> List[Dict]:
+    impls = build_ours_deploy(variant) if deploy else [build_ours(variant, with_cp)]
 
 
 def build_ref(variant: Variant, source: str, size: Tuple[int, int]) -> Impl:
@@ -87,11 +91,23 @@ def _shapes(outs) -> List[Tuple[int, ...]]:
     return [tuple(o.shape) for o in outs]
 
 
-def time_interleaved(impls: List[Impl], x: torch.Tensor, warmup: int, repeats: int) -> None:
-    with torch.inference_mode():
+def train_step(impl: Impl, x: torch.Tensor) -> None:
+    impl.module.zero_grad(set_to_none=True)
+    sum(o.float().mean() for o in impl.forward(x)).backward()
+
+
+def time_interleaved(impls: List[Impl], x: torch.Tensor, warmup: int, repeats: int,
+                     train: bool = False) -> None:
+    if train:
+        run = train_step
+        context = torch.enable_grad
+    else:
+        run = lambda impl, x: impl.forward(x)  # noqa: E731
+        context = torch.inference_mode
+    with context():
         for impl in impls:
             for _ in range(warmup):
-                impl.forward(x)
+                run(impl, x)
         _sync(x.device)
         for r in range(repeats):
             # Rotate the order every round so that no implementation always runs first
@@ -99,7 +115,7 @@ def time_interleaved(impls: List[Impl], x: torch.Tensor, warmup: int, repeats: i
             k = r % len(impls)
             for impl in impls[k:] + impls[:k]:
                 start = time.perf_counter()
-                impl.forward(x)
+                run(impl, x)
                 _sync(x.device)
                 impl.times.append(time.perf_counter() - start)
 
@@ -131,15 +147,22 @@ def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequen
                       size: Tuple[int, int], warmup: int, repeats: int, channels_last: bool,
                       device: torch.device, notes: List[str], deploy: bool = False) -> List[Dict]:
     impls = build_ours_deploy(variant) if deploy else [build_ours(variant)]
+                      device: torch.device, notes: List[str], train: bool = False,
+                      with_cp: bool = False) -> List[Dict]:
+    impls = [build_ours(variant, with_cp)]
     for name in refs:
         try:
-            impls.append(build_ref(variant, name, size))
+            impl = build_ref(variant, name, size)
+            if with_cp:
+                enable_checkpointing(impl)
+            impls.append(impl)
         except ReferenceUnavailable as e:
             notes.append(f'{variant.name}: {name} skipped: {e}')
             print(f'[{variant.name}] {name} skipped: {e}', file=sys.stderr)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for impl in impls:
-        impl.module.eval()  # not chained: some train() overrides (mmdet's Swin) return None
+        # not chained: some train() overrides (mmdet's Swin) return None
+        impl.module.train() if train else impl.module.eval()
         if impl.own_format:
             impl.module.to(device=device)
         else:
@@ -158,8 +181,11 @@ def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequen
                                  f'differ from ours {expected}')
         for impl in impls:
             impl.times = []
-        time_interleaved(impls, x, warmup, repeats)
+        time_interleaved(impls, x, warmup, repeats, train)
         batch_rows = _rows(variant, batch, impls)
+        if train:
+            for impl, row in zip(impls, batch_rows):
+                row['peak_mb'] = step_peak_mb(lambda: train_step(impl, x), impl.module, device)
         print(format_table(batch_rows, header=not rows), flush=True)
         rows += batch_rows
     del impls
@@ -172,24 +198,35 @@ COLUMNS = ('variant', 'batch', 'implementation', 'median ms', 'IQR ms', 'ours/re
            'per-round ours/ref (q25-q75)')
 
 
+PEAK_COLUMN = 'train-step peak MiB'
+
+
+def _columns(rows: List[Dict]) -> Tuple[str, ...]:
+    return COLUMNS + ((PEAK_COLUMN,) if rows and 'peak_mb' in rows[0] else ())
+
+
 def _cells(row: Dict) -> List[str]:
     plain = row['impl'] == 'ours' and row['model'] == row['variant']
     impl = row['impl'] if plain else f"{row['impl']} ({row['model']})"
     paired = '' if row['impl'] == 'ours' else f"{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}"
-    return [row['variant'], str(row['batch']), impl, f"{row['median_ms']:.1f}",
-            f"{row['iqr_ms']:.1f}", f"{row['ratio']:.2f}", paired]
+    cells = [row['variant'], str(row['batch']), impl, f"{row['median_ms']:.1f}",
+             f"{row['iqr_ms']:.1f}", f"{row['ratio']:.2f}", paired]
+    return cells + ([f"{row['peak_mb']:.0f}"] if 'peak_mb' in row else [])
 
 
 def format_table(rows: List[Dict], header: bool = True) -> str:
     cells = [_cells(r) for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(COLUMNS)]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(COLUMNS, widths))] if header else []
+    columns = _columns(rows)
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(columns, widths))] if header else []
     lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
     return '\n'.join(lines)
 
 
 def markdown_table(rows: List[Dict]) -> str:
-    lines = ['| ' + ' | '.join(COLUMNS) + ' |', '|---|---:|---|---:|---:|---:|---:|']
+    columns = _columns(rows)
+    lines = ['| ' + ' | '.join(columns) + ' |',
+             '|---|---:|---|---:|---:|---:|---:|' + '---:|' * (len(columns) - len(COLUMNS))]
     for row in rows:
         cells = _cells(row)
         cells[0] = f'`{cells[0]}`'
@@ -234,12 +271,15 @@ def write_markdown(path: str, argv: Sequence[str], args, rows: List[Dict], notes
     fmt = 'channels_last' if args.channels_last else 'NCHW (contiguous)'
     if args.deploy:
         fmt += ' (ours-deploy-cl: channels_last)'
-    lines = [f'## Backbone latency, {date}', '',
+    mode = ('training step (train mode, forward + backward of the sum of the features'
+            f'{", with_cp" if args.with_cp else ""})' if args.train else
+            'eval mode, `torch.inference_mode()`')
+    lines = [f'## Backbone {"training step" if args.train else "latency"}, {date}', '',
              f'`python tools/benchmark.py {" ".join(argv)}`', '']
     lines += [f'- {line}' for line in machine_description(device)]
     lines += [f'- load average (1 min) {load[0][0]:.2f} at start, {load[1][0]:.2f} at end',
-              f'- input {args.size[0]}x{args.size[1]}, float32, {fmt}, device {device}; eval mode, '
-              f'`torch.inference_mode()`; {args.warmup} warm-up runs each, then {args.repeats} '
+              f'- input {args.size[0]}x{args.size[1]}, float32, {fmt}, device {device}; {mode}; '
+              f'{args.warmup} warm-up runs each, then {args.repeats} '
               'interleaved rounds', '', markdown_table(rows), '']
     if notes:
         lines += ['Notes:', ''] + [f'- {n}' for n in notes] + ['']
@@ -294,7 +334,16 @@ def parse_args(argv=None):
                         '(default: all that exist for the variant)')
     parser.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda[:N]'")
     parser.add_argument('--output', metavar='FILE.md', help='also write the table as Markdown')
+    parser.add_argument('--train', action='store_true',
+                        help='time a training step (forward + backward) and report its peak memory')
+    parser.add_argument('--with-cp', action='store_true',
+                        help='with --train: activation checkpointing on every side that has it')
     args = parser.parse_args(argv)
+    if args.with_cp and not args.train:
+        parser.error('--with-cp needs --train (checkpointing only changes the training step)')
+    if args.deploy and args.train:
+        parser.error('--deploy and --train exclude each other: the deploy form is for inference '
+                     'and refuses train()')
     for name in args.variants:
         try:
             get_variant(name)
@@ -331,7 +380,8 @@ def _run(args, argv: List[str]) -> List[Dict]:
     for name in args.variants:
         rows += benchmark_variant(get_variant(name), args.refs, args.batch_sizes,
                                   tuple(args.size), args.warmup, args.repeats,
-                                  args.channels_last, args.device, notes, args.deploy)
+                                  args.channels_last, args.device, notes, args.deploy,
+                                  args.train, args.with_cp)
     for note in notes:
         print(f'note: {note}')
     if args.output:

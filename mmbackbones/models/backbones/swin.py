@@ -34,13 +34,16 @@ def relative_position_index(window: Tuple[int, int], table_window: Tuple[int, in
     """Index into a ``(2*Th-1)*(2*Tw-1)`` bias table for every token pair of ``window``.
 
     ``window`` may be smaller than the table's window (a map smaller than the window): the
-    pairs then use the central part of the same table.
+    pairs then use the central part of the same table. Always a normal tensor (never an
+    inference-mode one), since the cache outlives the mode and training indexes with it too.
     """
-    coords = torch.stack(torch.meshgrid(torch.arange(window[0], device=device),
-                                        torch.arange(window[1], device=device),
-                                        indexing='ij')).flatten(1)  # 2, N
-    delta = coords[:, :, None] - coords[:, None, :]  # 2, N, N
-    return (delta[0] + table_window[0] - 1) * (2 * table_window[1] - 1) + delta[1] + table_window[1] - 1
+    with torch.inference_mode(False):
+        coords = torch.stack(torch.meshgrid(torch.arange(window[0], device=device),
+                                            torch.arange(window[1], device=device),
+                                            indexing='ij')).flatten(1)  # 2, N
+        delta = coords[:, :, None] - coords[:, None, :]  # 2, N, N
+        return ((delta[0] + table_window[0] - 1) * (2 * table_window[1] - 1)
+                + delta[1] + table_window[1] - 1)
 
 
 @functools.lru_cache(maxsize=64)
