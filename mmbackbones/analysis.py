@@ -15,8 +15,10 @@ the papers), so the numbers are comparable with them.
   conv over tokens) are counted too, as fvcore's activation counter does, so transformers are
   comparable; for convolutional backbones this changes nothing. ``all_activations`` sums the
   outputs of every leaf module (norms, non-linearities, ...) as a second column.
-* **deploy form**: a model with ``switch_to_deploy()`` (re-parameterised blocks) is counted and
-  timed after calling it; the training step uses the training form.
+* **deploy form**: a model with ``switch_to_deploy()`` (BatchNorm folded, re-parameterised
+  blocks fused) is counted (MACs, activations) and timed after calling it; ``params`` are the
+  training form's, the count papers and the zoo publish, and the training step uses the training
+  form.
 
 Nothing here is imported by ``import mmbackbones``: torch's profiling tools load on first use.
 """
@@ -81,7 +83,10 @@ def count(name: str, input_size: Tuple[int, int] = (224, 224)) -> Complexity:
     """Params, MACs and activations of variant ``name`` at ``input_size`` (H, W), one image,
     counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
-    model = build_for_inference(name, 'meta')
+    with torch.device('meta'):
+        model = build_backbone(name).eval()
+    params = sum(p.numel() for p in model.parameters())  # before folding: the published count
+    model = _deploy(model)
     conv_like = (nn.modules.conv._ConvNd, nn.Linear)
     totals = {'conv': 0, 'all': 0}
 
@@ -102,8 +107,7 @@ def count(name: str, input_size: Tuple[int, int] = (224, 224)) -> Complexity:
         for h in handles:
             h.remove()
     return Complexity(name=name, family=get_variant(name).family, input_size=tuple(input_size),
-                      params=sum(p.numel() for p in model.parameters()),
-                      macs=counter.get_total_flops() // 2,
+                      params=params, macs=counter.get_total_flops() // 2,
                       activations=totals['conv'], all_activations=totals['all'])
 
 

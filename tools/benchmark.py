@@ -70,9 +70,29 @@ def build_ours(variant: Variant, with_cp: bool = False) -> Impl:
     return Impl('ours', variant.name, model, model)
 
 
-                      device: torch.device, notes: List[str], deploy: bool = False,
-                      train: bool = False, with_cp: bool = False) -> List[Dict]:
-    impls = build_ours_deploy(variant) if deploy else [build_ours(variant, with_cp)]
+def build_ours_deploy(variant: Variant) -> List[Impl]:
+    """The deploy form first (ratios are taken against it), the training form, and the deploy
+    form in channels-last."""
+    deployed = mmbackbones.build_backbone(variant.name).switch_to_deploy()
+    training = mmbackbones.build_backbone(variant.name).eval()
+    channels_last = mmbackbones.build_backbone(variant.name).switch_to_deploy().to_channels_last()
+    return [Impl('ours', f'{variant.name}, deploy form', deployed, deployed),
+            Impl('ours-train', 'training form', training, training),
+            Impl('ours-deploy-cl', 'deploy form, channels_last', channels_last, channels_last,
+                 own_format=True)]
+
+
+def enable_checkpointing(impl: Impl) -> None:
+    """Activation checkpointing on a reference, or ReferenceUnavailable where it has none."""
+    if impl.name == 'timm' and hasattr(impl.module, 'set_grad_checkpointing'):
+        impl.module.set_grad_checkpointing(True)
+        return
+    blocks = [m for m in impl.module.modules() if hasattr(m, 'with_cp')]
+    if impl.name in ('mmdet', 'mmseg', 'mmpretrain', 'mmyolo') and blocks:
+        for m in blocks:  # OpenMMLab's blocks read it at every forward
+            m.with_cp = True
+        return
+    raise ReferenceUnavailable(f'{impl.name} ({impl.model_name}) has no activation checkpointing')
 
 
 def build_ref(variant: Variant, source: str, size: Tuple[int, int]) -> Impl:
@@ -145,11 +165,9 @@ def _rows(variant: Variant, batch: int, impls: List[Impl]) -> List[Dict]:
 
 def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequence[int],
                       size: Tuple[int, int], warmup: int, repeats: int, channels_last: bool,
-                      device: torch.device, notes: List[str], deploy: bool = False) -> List[Dict]:
-    impls = build_ours_deploy(variant) if deploy else [build_ours(variant)]
-                      device: torch.device, notes: List[str], train: bool = False,
-                      with_cp: bool = False) -> List[Dict]:
-    impls = [build_ours(variant, with_cp)]
+                      device: torch.device, notes: List[str], deploy: bool = False,
+                      train: bool = False, with_cp: bool = False) -> List[Dict]:
+    impls = build_ours_deploy(variant) if deploy else [build_ours(variant, with_cp)]
     for name in refs:
         try:
             impl = build_ref(variant, name, size)
