@@ -93,7 +93,10 @@ def test_parameter_count_matches_reference(name):
     else:
         source = next(s for s in OPENMMLAB_SOURCES if s in variant.refs)
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
-        with torch.device('meta'):
+        try:
+            with torch.device('meta'):
+                ref = build_openmmlab(cfg, source)
+        except RuntimeError:  # a constructor that reads tensor values (mmdet's PVT: .item())
             ref = build_openmmlab(cfg, source)
     assert ours == sum(p.numel() for p in ref.parameters())
 
