@@ -222,8 +222,9 @@ class PyramidVisionTransformer(BaseBackbone):
         convert_weights: accepted and not needed: checkpoints are converted from any supported
             layout (official, timm, mmdet) by their keys.
         out_indices, frozen_stages, norm_eval, with_cp, init_cfg, pretrained: see
-            :class:`BaseBackbone`. Level ``i`` (frozen with ``frozen_stages > i``) includes its
-            output norm and the next level's patch embedding, as in Swin.
+            :class:`BaseBackbone` (as in mmdet, ``init_cfg=dict(checkpoint=...)`` without a
+            type means ``Pretrained``). Level ``i`` (frozen with ``frozen_stages > i``)
+            includes its output norm and the next level's patch embedding, as in Swin.
     """
 
     arch_settings = {
@@ -248,6 +249,9 @@ class PyramidVisionTransformer(BaseBackbone):
                  norm_eval: bool = False, with_cp: bool = False, pretrained=None,
                  convert_weights: bool = True, init_cfg=None,
                  embed_norm_eps: Optional[float] = None):
+        if isinstance(init_cfg, dict) and 'type' not in init_cfg and 'checkpoint' in init_cfg:
+            # mmdet's PVT configs give dict(checkpoint=...) alone, which mmdet loads
+            init_cfg = dict(init_cfg, type='Pretrained')
         super().__init__(out_indices, frozen_stages, norm_eval, with_cp, init_cfg, pretrained)
         settings = self._resolve_settings(arch, embed_dims=embed_dims, num_layers=num_layers,
                                           num_heads=num_heads, mlp_ratios=mlp_ratios)
