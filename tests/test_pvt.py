@@ -56,12 +56,12 @@ def test_v1_official_class_token_position_is_dropped():
 ])
 def test_mmdet_config_dicts_paste(cfg):
     """mmdet's PVT config dicts (init_cfg without a type, as mmdet's configs give it) build
-    here with only type changed, with as many parameters as mmdet's."""
+    here with only type changed, with parameters of mmdet's sizes."""
     theirs = build_openmmlab(cfg, 'mmdet')
     ours = build_openmmlab(dict(cfg, type=f"mmbackbones.{cfg['type']}"), 'mmdet')
     assert ours.init_cfg['type'] == 'Pretrained'
-    # (mmdet's attention stores q, k, v in one tensor, ours q and kv: compare the totals)
-    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert sorted(p.numel() for p in ours.parameters()) == sorted(
+        p.numel() for p in theirs.parameters())
 
 
 def test_v1_equals_mmdet_at_multiples_of_32_and_pads_otherwise():

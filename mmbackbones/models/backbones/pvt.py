@@ -79,7 +79,11 @@ class PatchEmbed(nn.Module):
 class SpatialReductionAttention(nn.Module):
     """Multi-head attention whose keys and values come from a reduced map: a strided
     ``sr_ratio`` conv and a layer norm (v1, v2), or v2-li's 7x7 average pool, 1x1 conv,
-    layer norm and GELU. Queries stay at full resolution."""
+    layer norm and GELU. Queries stay at full resolution.
+
+    The query, key and value projections are one ``qkv`` linear layer (3C x C, q then k then
+    v, mmdet's ``in_proj`` layout), its first third applied to the tokens and the rest to the
+    reduced tokens (timm's ``q`` and ``kv`` are its two parts)."""
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int, linear: bool = False,
                  qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0,
@@ -90,8 +94,7 @@ class SpatialReductionAttention(nn.Module):
         self.num_heads = num_heads
         self.attn_drop = attn_drop
         self.linear = linear
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop) if proj_drop > 0 else nn.Identity()
         if linear:
@@ -116,8 +119,11 @@ class SpatialReductionAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
         heads = self.num_heads
-        q = self.q(x).reshape(b, h * w, heads, c // heads).transpose(1, 2)
-        kv = self.kv(self._reduced(x)).reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
+        weight, bias = self.qkv.weight, self.qkv.bias
+        q = F.linear(x, weight[:c], None if bias is None else bias[:c])
+        q = q.reshape(b, h * w, heads, c // heads).transpose(1, 2)
+        kv = F.linear(self._reduced(x), weight[c:], None if bias is None else bias[c:])
+        kv = kv.reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, kv[0], kv[1],
                                              dropout_p=self.attn_drop if self.training else 0.0)
         out = out.transpose(1, 2).reshape(b, h, w, c)
@@ -449,7 +455,8 @@ class PyramidVisionTransformerV2(PyramidVisionTransformer):
 # ---------------------------------------------------------------------------- weights
 # Our layout (timm's PVTv2 layout): ``patch_embed.{proj,norm[,pos_embed]}``,
 # ``stages.{i}.downsample.{proj,norm[,pos_embed]}`` (i >= 1), ``stages.{i}.blocks.{j}.{norm1,
-# attn.{q,kv,sr,norm,proj},norm2,mlp.{fc1,dwconv,fc2}}``, ``stages.{i}.norm`` (v2).
+# attn.{qkv,sr,norm,proj},norm2,mlp.{fc1,dwconv,fc2}}``, ``stages.{i}.norm`` (v2); ``qkv`` is
+# timm's and the official ``q`` and ``kv`` concatenated (mmdet's ``in_proj``).
 # Converters: timm (PVTv2), the official whai362/PVT code, mmdet.
 
 def _is_timm(sd):
@@ -464,9 +471,22 @@ def _is_mmdet(sd):
     return 'layers.0.0.projection.weight' in sd
 
 
+def _fuse_q_kv(state_dict):
+    """``attn.q`` and ``attn.kv`` (timm, official) -> our ``attn.qkv``."""
+    out = {}
+    for key, value in state_dict.items():
+        if '.attn.kv.' in key:
+            continue
+        if '.attn.q.' in key:
+            kv = state_dict[key.replace('.attn.q.', '.attn.kv.')]
+            key, value = key.replace('.attn.q.', '.attn.qkv.'), torch.cat([value, kv])
+        out[key] = value
+    return out
+
+
 @register_converter(PyramidVisionTransformer, 'timm', detect=_is_timm)
 def convert_timm(state_dict, model):
-    return {k: v for k, v in state_dict.items() if not k.startswith('head.')}
+    return _fuse_q_kv({k: v for k, v in state_dict.items() if not k.startswith('head.')})
 
 
 @register_converter(PyramidVisionTransformer, 'official', detect=_is_official)
@@ -494,7 +514,7 @@ def convert_official(state_dict, model):
             out[f'stages.{stage}.blocks{rest.replace("dwconv.dwconv", "dwconv")}'] = value
         else:
             out[f'stages.{stage}.norm{rest}'] = value
-    return out
+    return _fuse_q_kv(out)
 
 
 @register_converter(PyramidVisionTransformer, 'mmdet', detect=_is_mmdet)
@@ -521,12 +541,7 @@ def convert_mmdet(state_dict, model):
             out[f'{embed}.pos_embed'] = value
             continue
         prefix = f'stages.{stage}.blocks.{index - has_pos}.'
-        if rest.startswith('attn.attn.in_proj_'):
-            dim = value.shape[0] // 3
-            kind = rest[len('attn.attn.in_proj_'):]
-            out[prefix + f'attn.q.{kind}'] = value[:dim]
-            out[prefix + f'attn.kv.{kind}'] = value[dim:]
-            continue
+        rest = rest.replace('attn.attn.in_proj_', 'attn.qkv.')
         rest = rest.replace('attn.attn.out_proj.', 'attn.proj.')
         ffn = re.match(r'^ffn\.layers\.(\d)\.(.*)$', rest)
         if ffn is not None:
