@@ -575,8 +575,9 @@ def _v1(arch, params):
         name=f'pvt_{arch}', family='PyramidVisionTransformer', cfg=dict(arch=arch),
         refs=dict(mmdet=dict(type='PyramidVisionTransformer', num_layers=list(layers))),
         params=params, paper=_V1_PAPER,
-        # mmdet floors the non-overlapping embeddings where we pad: equal at multiples of 32.
-        parity_sizes=((224, 224), (256, 352)), slow=arch != 'tiny')
+        # mmdet floors the non-overlapping embeddings where we pad: equal at multiples of 32
+        # (the second size resizes the position tables).
+        parity_sizes=((224, 224), (96, 160)), slow=arch != 'tiny')
 
 
 def _v2(arch, params):
