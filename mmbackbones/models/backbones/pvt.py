@@ -60,7 +60,8 @@ class PatchEmbed(nn.Module):
         pads = []
         for size in (x.shape[3], x.shape[2]):  # F.pad order: last dim first
             wanted = -(-size // self.stride)
-            pads += [0, max((wanted - 1) * self.stride + self.kernel_size - 2 * self.padding - size, 0)]
+            covered = (wanted - 1) * self.stride + self.kernel_size - 2 * self.padding
+            pads += [0, max(covered - size, 0)]
         return F.pad(x, pads) if any(pads) else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,7 +203,8 @@ class PyramidVisionTransformer(BaseBackbone):
     Args:
         arch: ``'tiny'``, ``'small'``, ``'medium'``, ``'large'`` (PVTv2: ``'b0'`` to ``'b5'``,
             ``'b2_li'``), or ``None`` (default): OpenMMLab's style, the top-level
-            ``embed_dims`` / ``num_layers`` / ``num_heads`` / ``mlp_ratios`` (defaults: PVT-Small's).
+            ``embed_dims`` / ``num_layers`` / ``num_heads`` / ``mlp_ratios`` (defaults:
+            PVT-Small's).
             Give one style, not both.
         pretrain_img_size: input size of pretraining (int or (H, W)); sizes v1's position tables.
         in_channels: input channels.
@@ -506,7 +508,8 @@ def convert_official(state_dict, model):
         if kind == 'patch_embed':
             out[f'{embed}{rest}'] = value
         elif kind == 'pos_embed':
-            grid = model.patch_embed.pos_grid if stage == 0 else model.stages[stage].downsample.pos_grid
+            embed_module = model.patch_embed if stage == 0 else model.stages[stage].downsample
+            grid = embed_module.pos_grid
             if grid is not None and value.shape[1] == grid[0] * grid[1] + 1:
                 value = value[:, 1:]  # the class token's position
             out[f'{embed}.pos_embed'] = value
