@@ -109,3 +109,41 @@ def test_linear_attention_keys_and_values_do_not_grow_with_the_input():
     for size in (64, 160):
         x = torch.rand(1, 16, 16 if size == 64 else 40, 64)
         assert attn._reduced(x).shape == (1, 49, 64)
+
+
+def test_v1_official_layout_converts_as_mmdet_reads_it():
+    """whai362/PVT v1 keys (mmdet's PVT configs load these checkpoints): our converter and
+    mmdet's own ``pvt_convert`` give the same features."""
+    from mmdet.models.backbones.pvt import pvt_convert
+    cfg = dict(type='PyramidVisionTransformer', num_layers=[1, 1, 1, 1])
+    theirs = build_openmmlab(cfg, 'mmdet').eval()
+    ours = build_openmmlab(dict(cfg, type='mmbackbones.PyramidVisionTransformer'), 'mmdet').eval()
+    randomise(ours, every_parameter=True)
+    # our weights in the official layout: patch_embed{i}, pos_embed{i} (the last one with the
+    # class token's position), block{i}.{j}.attn.{q,kv}, cls_token and a classifier
+    official = {'cls_token': torch.rand(1, 1, 512), 'head.weight': torch.rand(1000, 512),
+                'head.bias': torch.rand(1000), 'norm.weight': torch.rand(512),
+                'norm.bias': torch.rand(512)}
+    for key, value in ours.state_dict().items():
+        stage = int(key.split('.')[1]) if key.startswith('stages.') else 0
+        if key.endswith('pos_embed'):
+            if stage == 3:
+                value = torch.cat([torch.rand(1, 1, value.shape[2]), value], dim=1)
+            official[f'pos_embed{stage + 1}'] = value
+            continue
+        key = key.replace('patch_embed.', 'patch_embed1.')
+        key = key.replace(f'stages.{stage}.downsample.', f'patch_embed{stage + 1}.')
+        key = key.replace(f'stages.{stage}.blocks.', f'block{stage + 1}.')
+        if '.attn.qkv.' in key:
+            dim = value.shape[0] // 3
+            official[key.replace('.qkv.', '.q.')] = value[:dim]
+            official[key.replace('.qkv.', '.kv.')] = value[dim:]
+            continue
+        official[key] = value
+    missing, unexpected = theirs.load_state_dict(pvt_convert(official), strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
+    fresh = build_openmmlab(dict(cfg, type='mmbackbones.PyramidVisionTransformer'), 'mmdet')
+    fresh.load_state_dict(convert(official, fresh, 'official'))
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        assert max(feature_mismatch(fresh.eval()(x), theirs(x))) < 1e-5
