@@ -570,6 +570,7 @@ def _timm_levels(model, x):
 # ----------------------------------------------------------------------------------- zoo
 _V1_PAPER = 'Wang et al. 2021, arXiv 2102.12122'
 _V2_PAPER = 'Wang et al. 2022, arXiv 2106.13797'
+_OFFICIAL = 'https://github.com/whai362/PVT/releases/download/v2/'  # mmdet's configs load these
 
 
 def _v1(arch, params):
@@ -577,7 +578,7 @@ def _v1(arch, params):
     return Variant(
         name=f'pvt_{arch}', family='PyramidVisionTransformer', cfg=dict(arch=arch),
         refs=dict(mmdet=dict(type='PyramidVisionTransformer', num_layers=list(layers))),
-        params=params, paper=_V1_PAPER,
+        params=params, paper=_V1_PAPER, weights=dict(official=f'{_OFFICIAL}pvt_{arch}.pth'),
         # mmdet floors the non-overlapping embeddings where we pad: equal at multiples of 32
         # (the second size resizes the position tables).
         parity_sizes=((224, 224), (96, 160)), slow=arch != 'tiny')
@@ -594,7 +595,7 @@ def _v2(arch, params):
         refs['mmdet'] = mmdet
     return Variant(name=f'pvt_v2_{arch}', family='PyramidVisionTransformerV2',
                    cfg=dict(arch=arch), refs=refs, params=params, paper=_V2_PAPER,
-                   slow=arch != 'b0')
+                   weights=dict(official=f'{_OFFICIAL}pvt_v2_{arch}.pth'), slow=arch != 'b0')
 
 
 # params: timm's model with num_classes=0 (PVTv2), mmdet's backbone (PVTv1, which timm lacks).
