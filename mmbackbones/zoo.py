@@ -32,6 +32,9 @@ class Variant:
         test_input: (H, W) at which the registry-wide battery runs this variant.
         parity_sizes: input sizes at which features are compared with the references.
         slow: heavy variants whose battery cases only run with ``-m slow``.
+        weights: published checkpoints of this variant that no reference library builds, by
+            layout (``{'official': url}``), so that configs may name them; the family's tests
+            check that layout's converter.
     """
     name: str
     family: str
@@ -42,6 +45,7 @@ class Variant:
     test_input: tuple = (224, 224)
     parity_sizes: tuple = ((224, 224), (160, 247))
     slow: bool = False
+    weights: Dict[str, str] = field(default_factory=dict)
 
     def build_cfg(self, **overrides) -> Dict:
         cfg = dict(type=f'mmbackbones.{self.family}', **copy.deepcopy(self.cfg))

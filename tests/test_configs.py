@@ -6,7 +6,8 @@
 * its header names its source and the published numbers of ``configs/published.json``;
 * a config that mirrors an mmdet / mmseg config equals it outside the backbone (documented
   differences aside), has as many parameters, and keeps its backbone settings;
-* every ``timm://`` / ``torchvision://`` checkpoint it names fits the backbone (offline);
+* every ``timm://`` / ``torchvision://`` checkpoint it names fits the backbone (offline); a
+  URL must be one a zoo row publishes (``Variant.weights``) for a backbone of its shapes;
 * its toy run (``mmbackbones.toy.derive_toy_config``) is consistent, and trains a few steps and
   evaluates through mmengine's Runner (one config per method family in the default run);
 * the derivation also works on mmdet's / mmseg's own configs of methods that have no config
@@ -62,7 +63,8 @@ NEEDS_MMYOLO = {name for name in CONFIGS if "'mmyolo::" in _text(name)}
 MMYOLO_SKIP = 'needs mmyolo, the optional `yolo` extra (pip install mmbackbones[yolo])'
 # Configs that name timm / torchvision weights (the others keep their base's: open-mmlab://
 # Darknet-53 weights, or none where the recipe trains from scratch, as YOLOX and YOLOv5 do).
-NAMED_WEIGHTS = {name for name in CONFIGS if re.search(r'(timm|torchvision)://', _text(name))}
+NAMED_WEIGHTS = {name for name in CONFIGS
+                 if re.search(r'(timm|torchvision|https)://', _text(name))}
 IMAGENET_MEAN_STD = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
 # Top-level helper variables of config files (not read by mmengine's runner).
 HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy', 'max_epochs',
@@ -219,9 +221,10 @@ def test_builds_with_our_backbone_and_matching_channels(name):
                      else 'mmdet')
     assert cfg.custom_imports.imports == ['mmbackbones']
     init = cfg.model.backbone.get('init_cfg')
-    if name in NAMED_WEIGHTS:
+    if name in NAMED_WEIGHTS:  # timm / torchvision weights, or official ones a zoo row publishes
         assert init.type == 'Pretrained'
-        assert init.checkpoint.startswith(('timm://', 'torchvision://'))
+        assert (init.checkpoint.startswith(('timm://', 'torchvision://'))
+                or _publishing_row(init.checkpoint) is not None)
     else:  # the base's weights (or none: a recipe from scratch), unchanged
         assert init == _base(name).model.backbone.get('init_cfg')
         assert init is None or init.checkpoint.startswith('open-mmlab://')
@@ -235,6 +238,8 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     assert check_channels(copy.deepcopy(cfg)) == channels
     if scope in ('mmdet', 'mmyolo'):
         assert neck_input_channels(cfg.model.neck) == channels
+    elif model.with_neck:  # mmseg's Semantic FPN: the neck takes the levels
+        assert list(model.neck.in_channels) == channels
     else:
         for head in filter(None, (model.decode_head, getattr(model, 'auxiliary_head', None))):
             index = head.in_index
@@ -339,6 +344,15 @@ def test_resnet_baseline_differs_from_resnest_config_in_the_backbone_only(baseli
         assert ours_backbone.get(key) == theirs_backbone.get(key), key
 
 
+def _publishing_row(checkpoint):
+    """The zoo row that lists ``checkpoint`` among its published weights (``weights``)."""
+    from mmbackbones.zoo import get_variant, list_variants
+    rows = [row for row in map(get_variant, list_variants())
+            if checkpoint in row.weights.values()]
+    assert len(rows) <= 1, f'{checkpoint} is published by several rows: {rows}'
+    return rows[0] if rows else None
+
+
 def _checkpoint_cases():
     seen, cases = set(), []
     for name in sorted(NAMED_WEIGHTS):
@@ -356,6 +370,18 @@ def test_pretrained_checkpoint_fits_the_backbone(name, checkpoint, monkeypatch):
     import importlib
 
     from mmbackbones.weights import load_pretrained
+    row = _publishing_row(checkpoint)
+    if row is not None:
+        # Not downloadable offline: the row that publishes these weights has this backbone's
+        # tensors (its layout's converter is tested by the family's tests).
+        cfg = _load(name)
+        with torch.device('meta'):
+            backbone = _registry(cfg.default_scope).build(dict(cfg.model.backbone, init_cfg=None))
+            from mmbackbones import build_backbone
+            published = build_backbone(row.name, out_indices=backbone.out_indices)
+        assert ({k: v.shape for k, v in backbone.state_dict().items()}
+                == {k: v.shape for k, v in published.state_dict().items()})
+        return
     convert_module = importlib.import_module('mmbackbones.weights.convert')  # not the function
     calls = []
     scheme, _, spec = checkpoint.partition('://')
@@ -772,7 +798,7 @@ def _weights_row(backbone):
     checkpoint = (backbone.get('init_cfg') or {}).get('checkpoint') or ''
     scheme, _, spec = checkpoint.partition('://')
     rows = [row for row in map(get_variant, list_variants())
-            if row.refs.get(scheme) == spec.split('.')[0]]
+            if row.refs.get(scheme) == spec.split('.')[0] or checkpoint in row.weights.values()]
     assert len(rows) == 1, f'{checkpoint}: no single zoo row has these weights ({rows})'
     return rows[0]
 

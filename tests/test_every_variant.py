@@ -124,7 +124,10 @@ def test_parameter_count_matches_reference(name):
             pytest.skip('the mmyolo reference needs the optional `yolo` extra '
                         '(pip install mmbackbones[yolo])')
         cfg = openmmlab_cfg(variant, source, out_indices=(model.num_levels - 1, ))
-        with torch.device('meta'):
+        try:
+            with torch.device('meta'):
+                ref = build_openmmlab(cfg, source)
+        except RuntimeError:  # a constructor that reads tensor values (mmdet's PVT: .item())
             ref = build_openmmlab(cfg, source)
     assert ours == count_backbone_parameters(type(model), source, ref)
 
