@@ -61,7 +61,8 @@ def _text(name):
 HAS_MMYOLO = importlib.util.find_spec('mmyolo') is not None
 NEEDS_MMYOLO = {name for name in CONFIGS if "'mmyolo::" in _text(name)}
 MMYOLO_SKIP = 'needs mmyolo, the optional `yolo` extra (pip install mmbackbones[yolo])'
-# Configs that name timm / torchvision weights (the others keep their base's: open-mmlab://
+# Configs that name timm / torchvision weights or official ones a zoo row publishes (the
+# others keep their base's: open-mmlab://
 # Darknet-53 weights, or none where the recipe trains from scratch, as YOLOX and YOLOv5 do).
 NAMED_WEIGHTS = {name for name in CONFIGS
                  if re.search(r'(timm|torchvision|https)://', _text(name))}
