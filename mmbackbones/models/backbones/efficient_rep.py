@@ -135,6 +135,34 @@ class BepC3StageBlock(nn.Module):
         return self.conv3(torch.cat((self.block(self.conv1(x)), self.conv2(x)), dim=1))
 
 
+class CSPSPPF(nn.Module):
+    """YOLOv6 3.0's CSP form of SPPF (SimCSPSPPF; Li et al. 2023, arXiv 2301.05586,
+    Sec. 2.1): a 1x1 shortcut path beside ``1x1, 3x3, 1x1 -> SPPF pools -> 1x1, 3x3``, and a
+    1x1 conv over their concatenation. Keys as mmyolo's ``CSPSPPFBottleneck``
+    (``conv1``..``conv7``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5,
+                 norm_cfg: dict = YOLO_NORM, act_cfg: dict = dict(type='SiLU', inplace=True)):
+        super().__init__()
+        mid = in_channels // 2
+        cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.conv1 = ConvNormAct(in_channels, mid, 1, **cfg)
+        self.conv3 = ConvNormAct(mid, mid, 3, **cfg)
+        self.conv4 = ConvNormAct(mid, mid, 1, **cfg)
+        self.conv2 = ConvNormAct(in_channels, mid, 1, **cfg)  # the shortcut path
+        self.poolings = nn.MaxPool2d(kernel_size, 1, kernel_size // 2)
+        self.conv5 = ConvNormAct(4 * mid, mid, 1, **cfg)
+        self.conv6 = ConvNormAct(mid, mid, 3, **cfg)
+        self.conv7 = ConvNormAct(2 * mid, out_channels, 1, **cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x0 = self.conv4(self.conv3(self.conv1(x)))
+        x1 = self.poolings(x0)
+        x2 = self.poolings(x1)
+        pooled = self.conv6(self.conv5(torch.cat((x0, x1, x2, self.poolings(x2)), dim=1)))
+        return self.conv7(torch.cat((self.conv2(x), pooled), dim=1))
+
+
 @MODELS.register_module()
 class YOLOv6EfficientRep(BaseBackbone):
     """mmyolo's ``YOLOv6EfficientRep``: RepVGG-block stem and stages, SPPF at the end.
@@ -147,7 +175,7 @@ class YOLOv6EfficientRep(BaseBackbone):
         input_channels: image channels.
         out_indices: levels to return; 0 the stem, 1..4 the stages. Default (2, 3, 4).
         frozen_stages: ``-1`` nothing; ``k`` the stem and stages 1..k.
-        use_cspsppf: must be False (YOLOv6 3.0's CSP-SPPF is not supported).
+        use_cspsppf: YOLOv6 3.0's CSP form of the SPPF (:class:`CSPSPPF`).
         norm_cfg, act_cfg: norm and activation of the SPPF (and of CSPBep's 1x1 convs); the
             blocks take theirs from ``block_cfg`` (RepVGGBlock: BN, ReLU).
         norm_eval, with_cp, init_cfg, pretrained: see :class:`BaseBackbone`.
@@ -171,9 +199,6 @@ class YOLOv6EfficientRep(BaseBackbone):
         if plugins:
             raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
                              'values: None')
-        if use_cspsppf:
-            raise ValueError('use_cspsppf=True (CSP-SPPF) is not supported; valid values: '
-                             'False')
         setting = self.resolve_arch(arch)
         self.arch = arch
         self.deepen_factor = _check_factor('deepen_factor', deepen_factor)
@@ -191,8 +216,8 @@ class YOLOv6EfficientRep(BaseBackbone):
             stage = [nn.Sequential(down, self.build_stage_block(
                 out_ch, make_round(num_blocks, self.deepen_factor)))]
             if use_spp:
-                stage.append(SPPBottleneck(out_ch, out_ch, 5, norm_cfg=norm_cfg,
-                                           act_cfg=act_cfg))
+                spp = CSPSPPF if use_cspsppf else SPPBottleneck
+                stage.append(spp(out_ch, out_ch, 5, norm_cfg=norm_cfg, act_cfg=act_cfg))
             name = f'stage{index + 1}'
             self.add_module(name, nn.Sequential(*stage))
             self.stage_names.append(name)
