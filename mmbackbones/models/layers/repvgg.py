@@ -56,7 +56,7 @@ class RepVGGBlock(nn.Module):
     branches, summed, then the activation; one 3x3 conv after :meth:`switch_to_deploy`.
 
     Arguments as mmyolo's ``RepVGGBlock`` (``kernel_size`` 3 and ``padding`` 1 only, as
-    there). ``use_alpha`` scales the 1x1 branch by a learned scalar (YOLOv6 3.0);
+    there). ``use_alpha`` scales the 1x1 branch by a learned scalar (PP-YOLOE);
     ``use_bn_first=False`` drops the identity branch; ``deploy=True`` builds the fused form
     directly, for loading deployed checkpoints.
     """
@@ -81,7 +81,7 @@ class RepVGGBlock(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.stride, self.groups = stride, groups
         self.nonlinearity = build_act(act_cfg)
-        self.alpha = nn.Parameter(torch.ones(1)) if use_alpha and not deploy else None
+        self.alpha = nn.Parameter(torch.ones(1)) if use_alpha else None
         self.deploy = False
         if deploy:
             self._build_fused()
@@ -137,8 +137,8 @@ class RepVGGBlock(nn.Module):
         self.rbr_reparam.to(device=device, dtype=kernel.dtype)
         self.rbr_reparam.weight.data.copy_(kernel)
         self.rbr_reparam.bias.data.copy_(bias)
-        if self.alpha is not None:  # folded into the kernel; kept out of the fused form
-            self.alpha = None
+        # ``alpha`` (folded into the kernel now) stays, unused, so that the deployed keys
+        # are mmyolo's
 
     def extra_repr(self) -> str:
         return f'deploy={self.deploy}'
