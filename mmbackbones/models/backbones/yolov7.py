@@ -186,14 +186,15 @@ _PARAMS = {'Tiny': 2464416, 'L': 13371808, 'X': 20275272, 'W': 35988608, 'E': 47
 
 def _row(arch):
     p6 = arch in P6_ARCHS
-    cfg = dict(arch=arch)
+    ref = dict(type='YOLOv7Backbone', arch=arch)
     if arch == 'Tiny':  # YOLOv7-tiny's configs
-        cfg['act_cfg'] = dict(type='LeakyReLU', negative_slope=0.1)
+        ref['act_cfg'] = dict(type='LeakyReLU', negative_slope=0.1)
+    cfg = {k: v for k, v in ref.items() if k != 'type'}
     if p6:  # mmyolo's P6 configs return four levels
         cfg['out_indices'] = (2, 3, 4, 5)
     name = f'yolov7_{arch.lower()}'
     return Variant(name=name, family='YOLOv7Backbone', cfg=cfg,
-                   refs=dict(mmyolo=dict(type='YOLOv7Backbone', **cfg)), params=_PARAMS[arch],
+                   refs=dict(mmyolo=ref), params=_PARAMS[arch],
                    paper=_PAPER, test_input=(128, 192) if p6 else (128, 160),
                    parity_sizes=_P6_SIZES if p6 else _P5_SIZES,
                    slow=name not in _DEFAULT_RUN)
