@@ -186,3 +186,30 @@ def test_bad_backbone_arguments_are_refused():
         MODELS.build(dict(type='mmbackbones.YOLOv6EfficientRep', block_cfg=dict(type='Conv')))
     with pytest.raises(ValueError, match='arch'):
         MODELS.build(dict(type='mmbackbones.YOLOv6CSPBep', arch='P6'))
+
+
+# ------------------------------------------------------------------------ the neck
+def test_yolov6_rep_pafpn_equals_mmyolo_in_both_forms():
+    """YOLOv6-n's neck (mmyolo's config values) against mmyolo's YOLOv6RepPAFPN."""
+    pytest.importorskip('mmyolo')
+    from mmbackbones.references import build_openmmlab
+    cfg = dict(in_channels=[256, 512, 1024], out_channels=[128, 256, 512],
+               deepen_factor=0.33, widen_factor=0.25, num_csp_blocks=12)
+    ref = _randomise_norms(build_openmmlab(dict(type='YOLOv6RepPAFPN', **cfg), 'mmyolo'))
+    ours = MODELS.build(dict(type='mmbackbones.YOLOv6RepPAFPN', **cfg))
+    ours.load_state_dict(ref.state_dict())  # strict: mmyolo's keys
+    ours.eval(), ref.eval()
+    assert ours.out_channels == (32, 64, 128)
+    for h, w in ((64, 96), (96, 160)):  # a PAN needs even maps below stride 32
+        inputs = [torch.rand(1, c, h // s, w // s)
+                  for c, s in zip((64, 128, 256), (8, 16, 32))]
+        _assert_close(_run(ours, inputs), _run(ref, inputs), atol=1e-5)
+    for model in (ours, ref):
+        switch_to_deploy(model)
+    assert set(ours.state_dict()) == set(ref.state_dict())
+    # random BatchNorms compound through the neck's 12 RepVGG stages to outputs of ~1e4, where
+    # float32 rounding of the fused kernels alone is ~1e-2: compare relative to the scale
+    # (mmyolo's own deploy form differs from its training form by the same amount)
+    deployed, reference = _run(ours, inputs), _run(ref, inputs)
+    for a, b in zip(deployed, reference):
+        torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=0)
