@@ -123,7 +123,15 @@ def _scale_sizes(node, factor):
         for key in _SIZE_KEYS:
             if key in d:
                 d[key] = _scale_value(d[key], factor, key)
+        if _is_fixed_shape_resize(d):  # PP-YOLOE's FixShapeResize(width=, height=)
+            for key in ('width', 'height'):
+                d[key] = _scale_value(d[key], factor, key)
     _walk(node, fn)
+
+
+def _is_fixed_shape_resize(step) -> bool:
+    return ('Resize' in str(step.get('type')) and isinstance(step.get('width'), int)
+            and isinstance(step.get('height'), int))
 
 
 def _short_side(value):
@@ -157,6 +165,8 @@ def _reference_side(cfg, task):
                     for key in ('scale', 'img_scale', 'scales'):
                         if step.get(key):
                             return _short_side(step[key])
+                    if _is_fixed_shape_resize(step):
+                        return min(step['width'], step['height'])
     return None
 
 

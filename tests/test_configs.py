@@ -79,6 +79,9 @@ DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_maskrcnn', 'resnet50_cascade_rcn
 # and base library (YOLOv3, YOLOX, YOLOv5, the common-head comparison); the others -m slow.
 SLOW_BUILDS = {'cspdarknet_tiny_yolox', 'yolov5csp_n_yolov5', 'darknet53_yolox',
                'cspdarknet53_yolox', 'yolov5csp_s_yolox'}
+# The re-parameterisable YOLO line: YOLOv6-n in the default run, the others -m slow.
+SLOW_BUILDS |= {'efficientrep_s_yolov6', 'cspbep_m_yolov6', 'elan_tiny_yolov7', 'elan_l_yolov7',
+                'cspresnet_s_ppyoloe'}
 
 
 def _build_cases(names):

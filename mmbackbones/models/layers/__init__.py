@@ -6,6 +6,7 @@ from .drop_path import DropPath, drop_path_rates
 from .inverted_residual import ConvNormAct, FusedMBConv, InvertedResidual, make_divisible
 from .mlp import Mlp
 from .norm_act import build_act, build_norm
+from .repvgg import RepVGGBlock, switch_to_deploy
 from .residual import add_residual, projection_shortcut, split_strides
 from .same_padding import PADDING_MODES, Conv2dSame, create_conv2d, pad_same, same_pad_amounts
 from .split_attention import SplitAttention
@@ -14,7 +15,8 @@ from .squeeze_excite import SqueezeExcite, build_gate
 __all__ = ['DEFAULT_ACT', 'DEFAULT_NORM', 'DropPath', 'Mlp', 'PluginMixin', 'SplitAttention',
            'add_residual', 'build_act', 'build_conv', 'build_norm', 'check_choice', 'check_dcn',
            'checkpoint_module', 'drop_path_rates', 'int_tuple', 'openmmlab_norm_eval',
-           'openmmlab_scope', 'projection_shortcut', 'split_strides', 'stage_plugins']
+           'openmmlab_scope', 'projection_shortcut', 'split_strides', 'stage_plugins', 'RepVGGBlock',
+           'switch_to_deploy']
 # Inverted residual blocks (MobileNet, EfficientNet), squeeze-excite, TensorFlow 'SAME' padding.
 __all__ += ['PADDING_MODES', 'Conv2dSame', 'ConvNormAct', 'FusedMBConv', 'InvertedResidual',
             'SqueezeExcite', 'build_gate', 'create_conv2d', 'make_divisible', 'pad_same',

@@ -1,0 +1,238 @@
+"""PP-YOLOE's CSPRepResNet (Xu et al. 2022, "PP-YOLOE: An evolved version of YOLO",
+arXiv 2203.16250, Sec. 2.2 "Scalable backbone and neck"), scaled by ``deepen_factor`` /
+``widen_factor``.
+
+A stem of 3x3 convs (stride 2; PP-YOLOE+'s ``use_large_stem`` has three), then four CSP
+stages (CSPRepResStage): a stride-2 3x3 conv, two 1x1 convs that split the input, RepResBlocks
+(a 3x3 conv, then a RepVGG block without identity branch, plus the input) on one path, and the
+effective squeeze-excitation (ESE, from CenterMask's VoVNetV2) over the concatenation before
+the fusing 1x1 conv. The RepVGG blocks fuse into single convs with ``switch_to_deploy()``.
+
+Keys are mmyolo's ``PPYOLOECSPResNet``'s, in both forms. Levels: 0 the stem (stride 2),
+1..4 the stages (strides 4..32); ``frozen_stages=k`` freezes the stem and stages 1..k.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from mmbackbones.registry import MODELS
+from mmbackbones.weights.convert import register_converter
+from mmbackbones.zoo import Variant, register_variants
+
+from ..layers.args import check_choice
+from ..layers.norm_act import build_act
+from ..layers.repvgg import RepVGGBlock
+from ..layers.yolo import ConvNormAct
+from .base import BaseBackbone
+from .csp_darknet import _check_factor
+from .darknet import _openmmlab_norms
+
+__all__ = ['PPYOLOECSPResNet']
+
+# Per stage: in_channels, out_channels, num_blocks (before scaling), as mmyolo / PaddleDetection.
+PPYOLOE_P5 = ((64, 128, 3), (128, 256, 6), (256, 512, 6), (512, 1024, 3))
+PPYOLOE_NORM = dict(type='BN', momentum=0.1, eps=1e-5)
+PPYOLOE_ACT = dict(type='SiLU', inplace=True)
+
+
+class RepResBlock(nn.Module):
+    """PP-YOLOE's RepResBlock (Sec. 2.2; mmyolo's ``PPYOLOEBasicBlock``): a 3x3 conv, a RepVGG
+    block without the identity branch (its 1x1 branch scaled by a learned ``alpha``), plus the
+    input. Keys ``conv1``, ``conv2``."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict = PPYOLOE_NORM,
+                 act_cfg: Optional[dict] = PPYOLOE_ACT, shortcut: bool = True,
+                 use_alpha: bool = False):
+        super().__init__()
+        self.conv1 = ConvNormAct(in_channels, out_channels, 3, norm_cfg=norm_cfg,
+                                 act_cfg=act_cfg)
+        self.conv2 = RepVGGBlock(out_channels, out_channels, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                                 use_alpha=use_alpha, use_bn_first=False)
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.conv1(x))
+        return x + y if self.shortcut else y
+
+
+class EffectiveSE(nn.Module):
+    """Effective squeeze-excitation (Lee & Park 2020, CenterMask, arXiv 1911.06667,
+    Sec. 3.2): global average pool, one 1x1 conv (no channel reduction), a hard sigmoid gate.
+    Keys as mmyolo's ``EffectiveSELayer``: ``fc.conv``."""
+
+    def __init__(self, channels: int, act_cfg: dict = dict(type='HSigmoid')):
+        super().__init__()
+        self.fc = ConvNormAct(channels, channels, 1, norm_cfg=None, act_cfg=None)
+        self.activate = build_act(act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.activate(self.fc(x.mean((2, 3), keepdim=True)))
+
+
+class CSPRepResStage(nn.Module):
+    """One CSPRepResStage (Sec. 2.2): stride-2 conv to the mean of the input and output
+    widths, the CSP split into ``conv1`` (shortcut) and ``conv2`` -> RepResBlocks, ESE over
+    the concatenation, ``conv3`` to the output width. Keys as mmyolo's ``CSPResLayer``."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, block_cfg: dict,
+                 norm_cfg: dict, act_cfg: dict, attention_cfg: Optional[dict]):
+        super().__init__()
+        mid = (in_channels + out_channels) // 2
+        half = mid // 2
+        cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.conv_down = ConvNormAct(in_channels, mid, 3, 2, **cfg)
+        self.conv1 = ConvNormAct(mid, half, 1, **cfg)
+        self.conv2 = ConvNormAct(mid, half, 1, **cfg)
+        block_cfg = dict(block_cfg)
+        block_cfg.pop('type')
+        block_cfg.setdefault('norm_cfg', norm_cfg)
+        block_cfg.setdefault('act_cfg', act_cfg)
+        self.blocks = nn.Sequential(*[RepResBlock(half, half, **block_cfg)
+                                      for _ in range(num_blocks)])
+        self.attn = EffectiveSE(2 * half, **{k: v for k, v in attention_cfg.items()
+                                             if k != 'type'}) if attention_cfg else None
+        self.conv3 = ConvNormAct(mid, out_channels, 1, **cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_down(x)
+        y = torch.cat((self.conv1(x), self.blocks(self.conv2(x))), dim=1)
+        if self.attn is not None:
+            y = self.attn(y)
+        return self.conv3(y)
+
+
+def _check_type(name: str, cfg, valid: str) -> None:
+    if not isinstance(cfg, dict) or str(cfg.get('type', '')).split('.')[-1] != valid:
+        raise ValueError(f'{name}={cfg!r}; valid values are dicts with type={valid!r}')
+
+
+@MODELS.register_module()
+class PPYOLOECSPResNet(BaseBackbone):
+    """mmyolo's ``PPYOLOECSPResNet``: the backbone of PP-YOLOE and (``use_large_stem=True``)
+    PP-YOLOE+.
+
+    Args (mmyolo's):
+        arch: ``'P5'``.
+        deepen_factor, widen_factor: blocks ``round(n * deepen_factor)``, channels
+            ``int(c * widen_factor)``.
+        input_channels: image channels.
+        out_indices: levels to return; 0 the stem, 1..4 the stages. Default (2, 3, 4).
+        frozen_stages: ``-1`` nothing; ``k`` the stem and stages 1..k.
+        plugins: must be None.
+        arch_ovewrite: replaces the arch table: ``[in_channels, out_channels, num_blocks]``
+            per stage.
+        block_cfg: ``dict(type='PPYOLOEBasicBlock', shortcut=..., use_alpha=...)``.
+        norm_cfg, act_cfg: of every conv (BN momentum 0.1 / eps 1e-5, SiLU).
+        attention_cfg: ``dict(type='EffectiveSELayer', act_cfg=...)`` or None (no ESE).
+        norm_eval, with_cp, init_cfg, pretrained: see :class:`BaseBackbone`.
+        use_large_stem: PP-YOLOE+'s stem, with a third 3x3 conv.
+    """
+    arch_settings = {'P5': PPYOLOE_P5}
+    frozen_stages_offset = 1
+
+    def __init__(self, arch: str = 'P5', deepen_factor: float = 1.0,
+                 widen_factor: float = 1.0, input_channels: int = 3,
+                 out_indices: Sequence[int] = (2, 3, 4), frozen_stages: int = -1,
+                 plugins=None, arch_ovewrite=None,
+                 block_cfg: dict = dict(type='PPYOLOEBasicBlock', shortcut=True,
+                                        use_alpha=True),
+                 norm_cfg: dict = PPYOLOE_NORM, act_cfg: dict = PPYOLOE_ACT,
+                 attention_cfg: Optional[dict] = dict(type='EffectiveSELayer',
+                                                      act_cfg=dict(type='HSigmoid')),
+                 norm_eval: bool = False, init_cfg=None, use_large_stem: bool = False,
+                 with_cp: bool = False, pretrained: Optional[str] = None):
+        super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
+                         norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
+        if plugins:
+            raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
+                             'values: None')
+        _check_type('block_cfg', block_cfg, 'PPYOLOEBasicBlock')
+        if attention_cfg is not None:
+            _check_type('attention_cfg', attention_cfg, 'EffectiveSELayer')
+        setting = self.resolve_arch(arch)
+        if arch_ovewrite:
+            if not all(isinstance(row, (list, tuple)) and len(row) == 3 for row in arch_ovewrite):
+                raise ValueError(f'arch_ovewrite={arch_ovewrite!r}; valid values are lists of '
+                                 '[in_channels, out_channels, num_blocks] per stage')
+            setting = arch_ovewrite
+        self.arch = arch
+        self.deepen_factor = _check_factor('deepen_factor', deepen_factor)
+        self.widen_factor = _check_factor('widen_factor', widen_factor)
+        check_choice('use_large_stem', use_large_stem, (True, False))
+        cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        stages = [(int(i * widen_factor), int(o * widen_factor), round(n * deepen_factor))
+                  for i, o, n in setting]
+        stem_channels = stages[0][0]
+        half = stem_channels // 2
+        stem = [ConvNormAct(input_channels, half, 3, 2, **cfg)]
+        if use_large_stem:
+            stem.append(ConvNormAct(half, half, 3, **cfg))
+        stem.append(ConvNormAct(half, stem_channels, 3, **cfg))
+        self.stem = nn.Sequential(*stem)
+        channels, strides = [stem_channels], [2]
+        self.stage_names = []
+        for index, (in_ch, out_ch, num_blocks) in enumerate(stages):
+            name = f'stage{index + 1}'
+            self.add_module(name, nn.Sequential(CSPRepResStage(
+                in_ch, out_ch, num_blocks, block_cfg, norm_cfg, act_cfg, attention_cfg)))
+            self.stage_names.append(name)
+            channels.append(out_ch)
+            strides.append(strides[-1] * 2)
+        self._setup_levels(channels, strides)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.stem(x)
+        outs = [x] if 0 in self.out_indices else []
+        for index, name in enumerate(self.stage_names, start=1):
+            x = self.run_blocks(getattr(self, name), x)
+            if index in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def stem_modules(self):
+        return [self.stem]
+
+    def level_blocks(self, index: int):
+        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
+
+    def level_modules(self, index: int):
+        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
+
+
+# ---------------------------------------------------------------------------- weights
+def _is_mmyolo_layout(sd) -> bool:
+    return any(k.startswith('stem.0.') for k in sd) and any(
+        k.startswith('stage1.0.conv_down.') for k in sd)
+
+
+@register_converter(PPYOLOECSPResNet, 'mmyolo', detect=_is_mmyolo_layout)
+def convert_mmyolo(state_dict, model):
+    return _openmmlab_norms(state_dict)
+
+
+# ----------------------------------------------------------------------------------- zoo
+_PAPER = 'Xu et al. 2022 (PP-YOLOE), arXiv 2203.16250; mmyolo PPYOLOECSPResNet'
+_SIZES = ((128, 160), (96, 136))  # the second: no side a multiple of 32
+_INPUT = (128, 160)
+_DEFAULT_RUN = {'cspresnet_s_plus'}
+_FACTORS = {'s': (0.33, 0.5), 'm': (0.67, 0.75), 'l': (1.0, 1.0), 'x': (1.33, 1.25)}
+# mmyolo's PPYOLOECSPResNet, training form: PP-YOLOE, and PP-YOLOE+ (use_large_stem).
+_PARAMS = {'s': 2990646, 'm': 9312204, 'l': 21149490, 'x': 40226184}
+_PARAMS_PLUS = {'s': 2992982, 'm': 9317436, 'l': 21158770, 'x': 40240664}
+
+
+def _row(size, plus):
+    deepen, widen = _FACTORS[size]
+    cfg = dict(deepen_factor=deepen, widen_factor=widen)
+    if plus:
+        cfg['use_large_stem'] = True
+    name = f'cspresnet_{size}' + ('_plus' if plus else '')
+    return Variant(name=name, family='PPYOLOECSPResNet', cfg=cfg,
+                   refs=dict(mmyolo=dict(type='PPYOLOECSPResNet', **cfg)),
+                   params=(_PARAMS_PLUS if plus else _PARAMS)[size], paper=_PAPER,
+                   test_input=_INPUT, parity_sizes=_SIZES, slow=name not in _DEFAULT_RUN)
+
+
+register_variants([_row(size, plus) for plus in (False, True) for size in _FACTORS])

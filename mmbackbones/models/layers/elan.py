@@ -1,0 +1,134 @@
+"""YOLOv7's aggregation blocks (Wang et al. 2022, "YOLOv7: Trainable bag-of-freebies sets new
+state-of-the-art for real-time object detectors", arXiv 2207.02696, Fig. 2 (c) ELAN and
+(d) E-ELAN), and its down-sampling blocks. Shared by the YOLOv7 backbone and neck.
+
+Keys are mmyolo's (``ELANBlock``: ``main_conv``, ``short_conv``, ``blocks``, ``final_conv``;
+``EELANBlock``: ``e_elan_blocks``; ``MaxPoolAndStrideConvBlock``: ``maxpool_branches``,
+``stride_conv_branches``; ``TinyDownSampleBlock``: ``short_conv``, ``main_convs``,
+``final_conv``), so mmyolo checkpoints load unchanged.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from .yolo import YOLO_ACT, YOLO_NORM, ConvNormAct
+
+__all__ = ['ELANBlock', 'EELANBlock', 'MaxPoolAndStrideConv', 'TinyELANBlock']
+
+
+class ELANBlock(nn.Module):
+    """Efficient layer aggregation (Fig. 2 (c)): two 1x1 convs (main, shortcut); the main
+    path runs ``num_blocks`` groups of ``num_convs_in_block`` 3x3 convs in series, and the
+    output of every group, the main and the shortcut path are concatenated (the last group
+    first) and fused by a 1x1 conv: the gradient paths range from the shortest (the
+    shortcut) to the longest (through every group), which lets deep stacks keep learning."""
+
+    def __init__(self, in_channels: int, out_channels: int, middle_ratio: float,
+                 block_ratio: float, num_blocks: int = 2, num_convs_in_block: int = 1,
+                 conv_cfg=None, norm_cfg: Optional[dict] = YOLO_NORM,
+                 act_cfg: Optional[dict] = YOLO_ACT, init_cfg=None):
+        super().__init__()
+        if num_blocks < 1 or num_convs_in_block < 1:
+            raise ValueError(f'num_blocks={num_blocks}, num_convs_in_block='
+                             f'{num_convs_in_block}; valid values are ints >= 1')
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        middle = int(in_channels * middle_ratio)
+        block = int(in_channels * block_ratio)
+        self.main_conv = ConvNormAct(in_channels, middle, 1, **cfg)
+        self.short_conv = ConvNormAct(in_channels, middle, 1, **cfg)
+        self.blocks = nn.ModuleList()
+        channels = middle
+        for _ in range(num_blocks):
+            convs = []
+            for _ in range(num_convs_in_block):
+                convs.append(ConvNormAct(channels, block, 3, **cfg))
+                channels = block
+            self.blocks.append(convs[0] if num_convs_in_block == 1 else nn.Sequential(*convs))
+        self.final_conv = ConvNormAct(num_blocks * block + 2 * middle, out_channels, 1, **cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        main = self.main_conv(x)
+        outs = [self.short_conv(x), main]
+        y = main
+        for block in self.blocks:
+            y = block(y)
+            outs.append(y)
+        return self.final_conv(torch.cat(outs[::-1], dim=1))
+
+
+class EELANBlock(nn.Module):
+    """Extended ELAN (Fig. 2 (d)): ``num_elan_block`` ELAN branches of the same input whose
+    outputs are added; the sum of parallel branches is the "expand cardinality, shuffle,
+    merge" of the figure written without group convolutions (as the official YOLOv7-E6E
+    config and mmyolo build it)."""
+
+    def __init__(self, num_elan_block: int, **kwargs):
+        super().__init__()
+        if num_elan_block < 1:
+            raise ValueError(f'num_elan_block={num_elan_block}; valid values are ints >= 1')
+        self.e_elan_blocks = nn.ModuleList(ELANBlock(**kwargs) for _ in range(num_elan_block))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.e_elan_blocks[0](x)
+        for block in self.e_elan_blocks[1:]:
+            out = out + block(x)
+        return out
+
+
+def halving_maxpool() -> nn.MaxPool2d:
+    """2x2 stride-2 max-pool that keeps the last row / column of an odd-sized map
+    (``ceil_mode``), so that it has the ``ceil(H / 2)`` rows of a padded stride-2 conv beside
+    it (mmyolo's floors and cannot concatenate the two on odd sizes; even sizes: the same)."""
+    return nn.MaxPool2d(2, 2, ceil_mode=True)
+
+
+class MaxPoolAndStrideConv(nn.Module):
+    """YOLOv7's down-sampling (its "MP" block, Sec. 3 / Fig. 2's transition): a 2x2 max-pool
+    then a 1x1 conv, beside a 1x1 conv then a stride-2 3x3 conv; the two halves are
+    concatenated (conv half first)."""
+
+    def __init__(self, in_channels: int, out_channels: int, maxpool_kernel_sizes: int = 2,
+                 use_in_channels_of_middle: bool = False, conv_cfg=None,
+                 norm_cfg: Optional[dict] = YOLO_NORM, act_cfg: Optional[dict] = YOLO_ACT,
+                 init_cfg=None):
+        super().__init__()
+        if maxpool_kernel_sizes != 2:
+            raise ValueError(f'maxpool_kernel_sizes={maxpool_kernel_sizes!r}; valid values: 2')
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        middle = in_channels if use_in_channels_of_middle else out_channels // 2
+        self.maxpool_branches = nn.Sequential(
+            halving_maxpool(), ConvNormAct(in_channels, out_channels // 2, 1, **cfg))
+        self.stride_conv_branches = nn.Sequential(
+            ConvNormAct(in_channels, middle, 1, **cfg),
+            ConvNormAct(middle, out_channels // 2, 3, 2, **cfg))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat((self.stride_conv_branches(x), self.maxpool_branches(x)), dim=1)
+
+
+class TinyELANBlock(nn.Module):
+    """YOLOv7-tiny's ELAN (mmyolo's ``TinyDownSampleBlock``): a 1x1 shortcut conv beside a
+    1x1 conv and two 3x3 convs in series; all four outputs concatenated (the last first) and
+    fused by a 1x1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, middle_ratio: float = 1.0,
+                 kernel_sizes: int = 3, conv_cfg=None, norm_cfg: Optional[dict] = YOLO_NORM,
+                 act_cfg: Optional[dict] = dict(type='LeakyReLU', negative_slope=0.1),
+                 init_cfg=None):
+        super().__init__()
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        middle = int(in_channels * middle_ratio)
+        self.short_conv = ConvNormAct(in_channels, middle, 1, **cfg)
+        self.main_convs = nn.ModuleList([
+            ConvNormAct(in_channels, middle, 1, **cfg),
+            ConvNormAct(middle, middle, kernel_sizes, **cfg),
+            ConvNormAct(middle, middle, kernel_sizes, **cfg)])
+        self.final_conv = ConvNormAct(middle * 4, out_channels, 1, **cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [self.short_conv(x)]
+        for conv in self.main_convs:
+            x = conv(x)
+            outs.append(x)
+        return self.final_conv(torch.cat(outs[::-1], dim=1))
