@@ -35,9 +35,6 @@ MULTI_LEVEL_HEADS = {'UPerHead', 'FPNHead', 'SegformerHead', 'SETRUPHead', 'SETR
                      'DPTHead', 'Mask2FormerHead', 'MaskFormerHead', 'KernelUpdateHead',
                      'PIDHead', 'DDRHead', 'LightHamHead', 'SegmenterMaskTransformerHead'}
 
-# necks that list their in_channels deepest level first
-DEEPEST_FIRST_NECKS = {'YOLOV3Neck'}
-
 
 class ChannelMismatchError(UsageError, ValueError):
     """A neck or head expects other channels than the backbone returns."""
@@ -117,8 +114,6 @@ def neck_input_channels(neck):
 
 def _check_neck(neck, key, backbone_cfg, channels, indices):
     wanted = neck.get('in_channels')
-    if neck.get('type') in DEEPEST_FIRST_NECKS:
-        channels = channels[::-1]
     if wanted == 'auto':
         if 'widen_factor' in neck:
             raise ChannelMismatchError(
