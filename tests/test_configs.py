@@ -72,8 +72,8 @@ HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy',
            'multi_scales', 'crop_size', 'data_preprocessor', 'backbone_norm_cfg'}
 
 # Toy runs in the default test run: one config per method family (the rest: -m slow).
-DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_maskrcnn', 'resnet50_cascade_rcnn',
-                'resnet50_upernet_ade20k'}
+# (Mask R-CNN trains in the default run through tests/test_train_tools.py's Swin toy run.)
+DEFAULT_RUNS = {'resnet18_retinanet', 'resnet50_cascade_rcnn', 'resnet50_upernet_ade20k'}
 
 # Build and toy-derivation checks of the Darknet line in the default run: one config per method
 # and base library (YOLOv3, YOLOX, YOLOv5, the common-head comparison); the others -m slow.
@@ -82,6 +82,18 @@ SLOW_BUILDS = {'cspdarknet_tiny_yolox', 'yolov5csp_n_yolov5', 'darknet53_yolox',
 # The re-parameterisable YOLO line: YOLOv6-n in the default run, the others -m slow.
 SLOW_BUILDS |= {'efficientrep_s_yolov6', 'cspbep_m_yolov6', 'elan_tiny_yolov7', 'elan_l_yolov7',
                 'cspresnet_s_ppyoloe'}
+# The other families of this release: one detection and one segmentation config each (where
+# they have both) in the default run; the sizes and methods that share their code path -m slow.
+SLOW_BUILDS |= {
+    'hrnetv2p_w32_maskrcnn', 'hrnetv2p_w32_fasterrcnn', 'hrnetv2p_w32_cascade_maskrcnn',
+    'hrnetv2_w48_fcn_ade20k',
+    'regnetx_032_fasterrcnn', 'regnetx_008_retinanet', 'regnetx_016_retinanet',
+    'regnety_032_maskrcnn', 'resnet50_maskrcnn_1x', 'resnet101_maskrcnn_1x',
+    'resnet50_fasterrcnn_1x',
+    'mobilenetv1_retinanet', 'mobilenetv3_large_retinanet', 'mobilenetv2_deeplabv3_ade20k',
+    'convnext_cascade_maskrcnn_3x', 'swin_cascade_maskrcnn_3x', 'resnet50_cascade_maskrcnn_3x',
+    'efficientnetv2_s_maskrcnn', 'efficientnet_b0_upernet_ade20k',
+    'pvt_tiny_retinanet', 'pvt_small_retinanet', 'pvtv2_b2_maskrcnn'}
 
 
 def _build_cases(names):
