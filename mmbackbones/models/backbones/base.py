@@ -403,3 +403,27 @@ class BaseBackbone(BaseModule):
             table = {name: by_id[id(p)] for name, p in self.named_parameters() if id(p) in by_id}
             self.__dict__['_stage_depth_table'] = table
         return table.get(param_name, self.num_levels + 1), self.num_levels + 2
+
+
+class StemStagesBackbone(BaseBackbone):
+    """A backbone that is a ``stem`` followed by the stages named in ``stage_names`` (the YOLO
+    families): level 0 is the stem's output, level ``i`` the output of stage ``i``."""
+    stage_names: Tuple[str, ...] = ()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.stem(x)
+        outs = [x] if 0 in self.out_indices else []
+        for index, name in enumerate(self.stage_names, start=1):
+            x = self.run_blocks(getattr(self, name), x)
+            if index in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def stem_modules(self):
+        return [self.stem]
+
+    def level_blocks(self, index: int):
+        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
+
+    def level_modules(self, index: int):
+        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]

@@ -22,7 +22,7 @@ column at the bottom / right (mmdet's and mmyolo's Focus raise on odd sizes, and
 stem drops the last row), so a level of stride ``s`` has ``ceil(H / s)`` rows. Even sizes
 compute exactly what mmdet and mmyolo compute.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -33,7 +33,7 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.yolo import (YOLO_ACT, YOLO_NORM, ConvNormAct, CSPLayer, Focus, SPPBottleneck,
                            conv_unit, make_divisible, make_round, pad_to_even)
-from .base import BaseBackbone
+from .base import StemStagesBackbone
 from .darknet import _openmmlab_norms
 
 __all__ = ['CSPDarknet', 'YOLOXCSPDarknet', 'YOLOv5CSPDarknet']
@@ -79,7 +79,7 @@ def _check_arch(arch_setting) -> List[tuple]:
 
 
 @MODELS.register_module()
-class CSPDarknet(BaseBackbone):
+class CSPDarknet(StemStagesBackbone):
     """mmdet's ``CSPDarknet`` (YOLOX): Focus stem, stages of a stride-2 conv, [SPP,] CSP layer.
 
     Arguments of mmdet's ``CSPDarknet`` keep their meaning:
@@ -163,23 +163,6 @@ class CSPDarknet(BaseBackbone):
         return tuple(spp_kernal_sizes)
 
     # --------------------------------------------------------------- forward, contract
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
-        outs = [x] if 0 in self.out_indices else []
-        for index, name in enumerate(self.stage_names, start=1):
-            x = self.run_blocks(getattr(self, name), x)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def stem_modules(self):
-        return [self.stem]
-
-    def level_blocks(self, index: int):
-        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
-
-    def level_modules(self, index: int):
-        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
 
 
 @MODELS.register_module()

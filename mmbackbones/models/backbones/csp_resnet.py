@@ -11,7 +11,7 @@ the fusing 1x1 conv. The RepVGG blocks fuse into single convs with ``switch_to_d
 Keys are mmyolo's ``PPYOLOECSPResNet``'s, in both forms. Levels: 0 the stem (stride 2),
 1..4 the stages (strides 4..32); ``frozen_stages=k`` freezes the stem and stages 1..k.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -24,7 +24,7 @@ from ..layers.args import check_choice
 from ..layers.norm_act import build_act
 from ..layers.repvgg import RepVGGBlock
 from ..layers.yolo import ConvNormAct
-from .base import BaseBackbone
+from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
 
@@ -108,7 +108,7 @@ def _check_type(name: str, cfg, valid: str) -> None:
 
 
 @MODELS.register_module()
-class PPYOLOECSPResNet(BaseBackbone):
+class PPYOLOECSPResNet(StemStagesBackbone):
     """mmyolo's ``PPYOLOECSPResNet``: the backbone of PP-YOLOE and (``use_large_stem=True``)
     PP-YOLOE+.
 
@@ -181,24 +181,6 @@ class PPYOLOECSPResNet(BaseBackbone):
             channels.append(out_ch)
             strides.append(strides[-1] * 2)
         self._setup_levels(channels, strides)
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
-        outs = [x] if 0 in self.out_indices else []
-        for index, name in enumerate(self.stage_names, start=1):
-            x = self.run_blocks(getattr(self, name), x)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def stem_modules(self):
-        return [self.stem]
-
-    def level_blocks(self, index: int):
-        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
-
-    def level_modules(self, index: int):
-        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
 
 
 # ---------------------------------------------------------------------------- weights

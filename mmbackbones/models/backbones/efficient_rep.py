@@ -16,7 +16,7 @@ Keys are mmyolo's, so mmyolo checkpoints convert only by norm names, in training
 deploy form. Levels: 0 the stem (stride 2), 1..4 the stages (strides 4..32); ``frozen_stages=k``
 freezes the stem and stages 1..k, as mmyolo.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -28,7 +28,7 @@ from mmbackbones.zoo import Variant, register_variants
 from ..layers.args import check_choice
 from ..layers.repvgg import RepVGGBlock
 from ..layers.yolo import YOLO_NORM, ConvNormAct, SPPBottleneck, make_round
-from .base import BaseBackbone
+from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
 
@@ -164,7 +164,7 @@ class CSPSPPF(nn.Module):
 
 
 @MODELS.register_module()
-class YOLOv6EfficientRep(BaseBackbone):
+class YOLOv6EfficientRep(StemStagesBackbone):
     """mmyolo's ``YOLOv6EfficientRep``: RepVGG-block stem and stages, SPPF at the end.
 
     Args (mmyolo's):
@@ -227,24 +227,6 @@ class YOLOv6EfficientRep(BaseBackbone):
 
     def build_stage_block(self, channels: int, num_blocks: int) -> nn.Module:
         return RepStageBlock(channels, channels, num_blocks, self.block_cfg)
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
-        outs = [x] if 0 in self.out_indices else []
-        for index, name in enumerate(self.stage_names, start=1):
-            x = self.run_blocks(getattr(self, name), x)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def stem_modules(self):
-        return [self.stem]
-
-    def level_blocks(self, index: int):
-        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
-
-    def level_modules(self, index: int):
-        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
 
 
 @MODELS.register_module()

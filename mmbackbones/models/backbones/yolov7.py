@@ -16,9 +16,8 @@ Odd sizes: the max-pools keep the last row / column (``ceil_mode``), so that a l
 ``s`` has ``ceil(H / s)`` rows; mmyolo's floor, and its MP blocks then cannot concatenate their
 halves: parity with mmyolo holds at every size mmyolo runs (multiples of the largest stride).
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
-import torch
 import torch.nn as nn
 
 from mmbackbones.registry import MODELS
@@ -28,7 +27,7 @@ from mmbackbones.zoo import Variant, register_variants
 from ..layers.elan import (EELANBlock, ELANBlock, MaxPoolAndStrideConv, TinyELANBlock,
                            halving_maxpool)
 from ..layers.yolo import YOLO_ACT, YOLO_NORM, ConvNormAct, Focus
-from .base import BaseBackbone
+from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
 
@@ -66,7 +65,7 @@ P6_ARCHS = ('W', 'E', 'D', 'E2E')
 
 
 @MODELS.register_module()
-class YOLOv7Backbone(BaseBackbone):
+class YOLOv7Backbone(StemStagesBackbone):
     """mmyolo's ``YOLOv7Backbone``.
 
     Args (mmyolo's):
@@ -143,24 +142,6 @@ class YOLOv7Backbone(BaseBackbone):
         if self.arch == 'W':
             return ConvNormAct(in_ch, out_ch, 3, 2, **cfg), out_ch
         return MaxPoolAndStrideConv(in_ch, out_ch, use_in_channels_of_middle=True, **cfg), out_ch
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
-        outs = [x] if 0 in self.out_indices else []
-        for index, name in enumerate(self.stage_names, start=1):
-            x = self.run_blocks(getattr(self, name), x)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def stem_modules(self):
-        return [self.stem]
-
-    def level_blocks(self, index: int):
-        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
-
-    def level_modules(self, index: int):
-        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
 
 
 # ---------------------------------------------------------------------------- weights
