@@ -26,7 +26,7 @@ changes.
 """
 import math
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List
 
 import torch
 import torch.nn as nn

@@ -35,7 +35,6 @@ the converters drop timm's classification extras (``incre_modules``, ``downsamp_
 """
 import copy
 import functools
-import re
 from typing import List, Optional, Sequence
 
 import torch

@@ -28,7 +28,7 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmbackbones.references import reference_levels
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter, rename_keys
+from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import DropPath, Mlp, drop_path_rates
