@@ -406,12 +406,14 @@ class BaseBackbone(BaseModule):
 
 
 class StemStagesBackbone(BaseBackbone):
-    """A backbone that is a ``stem`` followed by the stages named in ``stage_names`` (the YOLO
-    families): level 0 is the stem's output, level ``i`` the output of stage ``i``."""
+    """A backbone that is a stem (the module named ``stem_name``) followed by the stages named
+    in ``stage_names`` (the Darknet and YOLO families): level 0 is the stem's output, level
+    ``i`` the output of stage ``i``."""
+    stem_name: ClassVar[str] = 'stem'
     stage_names: Tuple[str, ...] = ()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
+        x = getattr(self, self.stem_name)(x)
         outs = [x] if 0 in self.out_indices else []
         for index, name in enumerate(self.stage_names, start=1):
             x = self.run_blocks(getattr(self, name), x)
@@ -420,7 +422,7 @@ class StemStagesBackbone(BaseBackbone):
         return tuple(outs)
 
     def stem_modules(self):
-        return [self.stem]
+        return [getattr(self, self.stem_name)]
 
     def level_blocks(self, index: int):
         return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))

@@ -30,7 +30,7 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import DEFAULT_NORM, openmmlab_norm_eval
 from ..layers.yolo import ConvNormAct, DarknetBottleneck
-from .base import BaseBackbone
+from .base import BaseBackbone, StemStagesBackbone
 
 __all__ = ['Darknet', 'CSPDarkNet']
 
@@ -55,7 +55,7 @@ def _init_openmmlab(module: nn.Module, init_cfg) -> None:
 
 
 @MODELS.register_module()
-class Darknet(BaseBackbone):
+class Darknet(StemStagesBackbone):
     """Darknet-53 (mmdet's ``Darknet``) and Darknet-19; six levels at strides 1, 2, 4, 8, 16,
     32 with 32, 64, 128, 256, 512 and 1024 channels.
 
@@ -74,6 +74,7 @@ class Darknet(BaseBackbone):
         with_cp: activation checkpointing per block.
         pretrained, init_cfg: see :class:`BaseBackbone`; ``None``: mmdet's Kaiming init.
     """
+    stem_name = 'conv1'  # mmdet's name
     arch_settings = {53: (1, 2, 8, 8, 4), 19: DARKNET19_STAGES}
     channels = (32, 64, 128, 256, 512, 1024)
 
@@ -123,26 +124,9 @@ class Darknet(BaseBackbone):
             in_ch = filters
         return stage
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.conv1(x)
-        outs = [x] if 0 in self.out_indices else []
-        for index, name in enumerate(self.stage_names, start=1):
-            x = self.run_blocks(getattr(self, name), x)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
     def _init_default_weights(self) -> None:
         _init_openmmlab(self, OPENMMLAB_INIT)
 
-    def stem_modules(self):
-        return [self.conv1]
-
-    def level_blocks(self, index: int):
-        return [] if index == 0 else list(getattr(self, self.stage_names[index - 1]))
-
-    def level_modules(self, index: int):
-        return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
 
 
 class CSPStage(nn.Module):
