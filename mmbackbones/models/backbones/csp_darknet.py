@@ -31,7 +31,7 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers.yolo import (YOLO_ACT, YOLO_NORM, ConvNormAct, CSPLayer, Focus, SPPBottleneck,
+from ..layers.yolo import (YOLO_ACT, YOLO_NORM, DarknetConv, CSPLayer, Focus, SPPBottleneck,
                            conv_unit, make_divisible, make_round, pad_to_even)
 from .base import StemStagesBackbone
 from .darknet import _openmmlab_norms
@@ -51,7 +51,7 @@ YOLOV5_P6 = ((64, 128, 3, True, False), (128, 256, 6, True, False),
              (768, 1024, 3, True, True))
 
 
-class EvenPaddedConv(ConvNormAct):
+class EvenPaddedConv(DarknetConv):
     """YOLOv5 v6's 6x6 stride-2 stem conv (padding 2) on an input padded to even sides."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

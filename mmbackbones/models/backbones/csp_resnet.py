@@ -23,7 +23,7 @@ from mmbackbones.zoo import Variant, register_variants
 from ..layers.args import check_choice
 from ..layers.norm_act import build_act
 from ..layers.repvgg import RepVGGBlock
-from ..layers.yolo import ConvNormAct
+from ..layers.yolo import DarknetConv
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
@@ -45,7 +45,7 @@ class RepResBlock(nn.Module):
                  act_cfg: Optional[dict] = PPYOLOE_ACT, shortcut: bool = True,
                  use_alpha: bool = False):
         super().__init__()
-        self.conv1 = ConvNormAct(in_channels, out_channels, 3, norm_cfg=norm_cfg,
+        self.conv1 = DarknetConv(in_channels, out_channels, 3, norm_cfg=norm_cfg,
                                  act_cfg=act_cfg)
         self.conv2 = RepVGGBlock(out_channels, out_channels, norm_cfg=norm_cfg, act_cfg=act_cfg,
                                  use_alpha=use_alpha, use_bn_first=False)
@@ -63,7 +63,7 @@ class EffectiveSE(nn.Module):
 
     def __init__(self, channels: int, act_cfg: dict = dict(type='HSigmoid')):
         super().__init__()
-        self.fc = ConvNormAct(channels, channels, 1, norm_cfg=None, act_cfg=None)
+        self.fc = DarknetConv(channels, channels, 1, norm_cfg=None, act_cfg=None)
         self.activate = build_act(act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,9 +81,9 @@ class CSPRepResStage(nn.Module):
         mid = (in_channels + out_channels) // 2
         half = mid // 2
         cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv_down = ConvNormAct(in_channels, mid, 3, 2, **cfg)
-        self.conv1 = ConvNormAct(mid, half, 1, **cfg)
-        self.conv2 = ConvNormAct(mid, half, 1, **cfg)
+        self.conv_down = DarknetConv(in_channels, mid, 3, 2, **cfg)
+        self.conv1 = DarknetConv(mid, half, 1, **cfg)
+        self.conv2 = DarknetConv(mid, half, 1, **cfg)
         block_cfg = dict(block_cfg)
         block_cfg.pop('type')
         block_cfg.setdefault('norm_cfg', norm_cfg)
@@ -92,7 +92,7 @@ class CSPRepResStage(nn.Module):
                                       for _ in range(num_blocks)])
         self.attn = EffectiveSE(2 * half, **{k: v for k, v in attention_cfg.items()
                                              if k != 'type'}) if attention_cfg else None
-        self.conv3 = ConvNormAct(mid, out_channels, 1, **cfg)
+        self.conv3 = DarknetConv(mid, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv_down(x)
@@ -166,10 +166,10 @@ class PPYOLOECSPResNet(StemStagesBackbone):
                   for i, o, n in setting]
         stem_channels = stages[0][0]
         half = stem_channels // 2
-        stem = [ConvNormAct(input_channels, half, 3, 2, **cfg)]
+        stem = [DarknetConv(input_channels, half, 3, 2, **cfg)]
         if use_large_stem:
-            stem.append(ConvNormAct(half, half, 3, **cfg))
-        stem.append(ConvNormAct(half, stem_channels, 3, **cfg))
+            stem.append(DarknetConv(half, half, 3, **cfg))
+        stem.append(DarknetConv(half, stem_channels, 3, **cfg))
         self.stem = nn.Sequential(*stem)
         channels, strides = [stem_channels], [2]
         self.stage_names = []

@@ -29,7 +29,7 @@ from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import DEFAULT_NORM, openmmlab_norm_eval
-from ..layers.yolo import ConvNormAct, DarknetBottleneck
+from ..layers.yolo import DarknetConv, DarknetBottleneck
 from .base import BaseBackbone, StemStagesBackbone
 
 __all__ = ['Darknet', 'CSPDarkNet']
@@ -91,7 +91,7 @@ class Darknet(StemStagesBackbone):
         stages = self.resolve_arch(depth, 'depth')
         self.depth = depth
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv1 = ConvNormAct(3, self.channels[0], 3, **cfg)
+        self.conv1 = DarknetConv(3, self.channels[0], 3, **cfg)
         self.stage_names: List[str] = []
         for index, spec in enumerate(stages):
             in_ch, out_ch = self.channels[index], self.channels[index + 1]
@@ -108,7 +108,7 @@ class Darknet(StemStagesBackbone):
     def _residual_stage(in_ch, out_ch, num_blocks, cfg) -> nn.Sequential:
         """A stride-2 3x3 conv, then residual blocks (YOLOv3 Table 1); mmdet's keys."""
         stage = nn.Sequential()
-        stage.add_module('conv', ConvNormAct(in_ch, out_ch, 3, 2, **cfg))
+        stage.add_module('conv', DarknetConv(in_ch, out_ch, 3, 2, **cfg))
         for index in range(num_blocks):
             stage.add_module(f'res{index}', DarknetBottleneck(out_ch, out_ch, 0.5, True, **cfg))
         return stage
@@ -120,7 +120,7 @@ class Darknet(StemStagesBackbone):
         stage = nn.Sequential()
         stage.add_module('pool', nn.MaxPool2d(2, 2, ceil_mode=True))
         for index, (kernel, filters) in enumerate(convs):
-            stage.add_module(f'conv{index}', ConvNormAct(in_ch, filters, kernel, **cfg))
+            stage.add_module(f'conv{index}', DarknetConv(in_ch, filters, kernel, **cfg))
             in_ch = filters
         return stage
 
@@ -138,14 +138,14 @@ class CSPStage(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_blocks: int,
                  expand_ratio: float, block_expansion: float, cfg: dict):
         super().__init__()
-        self.downsample_conv = ConvNormAct(in_channels, out_channels, 3, 2, **cfg)
+        self.downsample_conv = DarknetConv(in_channels, out_channels, 3, 2, **cfg)
         expanded = int(out_channels * expand_ratio)
         half = expanded // 2
-        self.expand_conv = ConvNormAct(out_channels, expanded, 1, **cfg)
+        self.expand_conv = DarknetConv(out_channels, expanded, 1, **cfg)
         self.blocks = nn.Sequential(*[DarknetBottleneck(half, half, block_expansion, True, **cfg)
                                       for _ in range(num_blocks)])
-        self.after_blocks_conv = ConvNormAct(half, half, 1, **cfg)
-        self.final_conv = ConvNormAct(2 * half, out_channels, 1, **cfg)
+        self.after_blocks_conv = DarknetConv(half, half, 1, **cfg)
+        self.final_conv = DarknetConv(2 * half, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.expand_conv(self.downsample_conv(x))
@@ -188,7 +188,7 @@ class CSPDarkNet(BaseBackbone):
                          pretrained=pretrained)
         stages = self.resolve_arch(depth, 'depth')
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.stem = ConvNormAct(in_channels, self.channels[0], 3, **cfg)
+        self.stem = DarknetConv(in_channels, self.channels[0], 3, **cfg)
         self.stages = nn.Sequential(*[
             CSPStage(self.channels[i], self.channels[i + 1], blocks, expand, expansion, cfg)
             for i, (blocks, expand, expansion) in enumerate(stages)])

@@ -27,7 +27,7 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.args import check_choice
 from ..layers.repvgg import RepVGGBlock
-from ..layers.yolo import YOLO_NORM, ConvNormAct, SPPBottleneck, make_round
+from ..layers.yolo import YOLO_NORM, DarknetConv, SPPBottleneck, make_round
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
@@ -48,9 +48,9 @@ class ConvWrapper(nn.Module):
                  stride: int = 1, groups: int = 1, bias: bool = True,
                  norm_cfg: Optional[dict] = None, act_cfg: Optional[dict] = dict(type='SiLU')):
         super().__init__()
-        self.block = ConvNormAct(in_channels, out_channels, kernel_size, stride,
+        self.block = DarknetConv(in_channels, out_channels, kernel_size, stride,
                                  groups=groups, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        if bias and norm_cfg is not None:  # ConvNormAct drops the bias before a norm
+        if bias and norm_cfg is not None:  # DarknetConv drops the bias before a norm
             self.block.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                                         kernel_size // 2, groups=groups, bias=True)
 
@@ -126,9 +126,9 @@ class BepC3StageBlock(nn.Module):
         super().__init__()
         hidden = int(out_channels * hidden_ratio)
         cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv1 = ConvNormAct(in_channels, hidden, 1, **cfg)
-        self.conv2 = ConvNormAct(in_channels, hidden, 1, **cfg)
-        self.conv3 = ConvNormAct(2 * hidden, out_channels, 1, **cfg)
+        self.conv1 = DarknetConv(in_channels, hidden, 1, **cfg)
+        self.conv2 = DarknetConv(in_channels, hidden, 1, **cfg)
+        self.conv3 = DarknetConv(2 * hidden, out_channels, 1, **cfg)
         self.block = RepStageBlock(hidden, hidden, num_blocks, block_cfg, bottle_rep=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,14 +146,14 @@ class CSPSPPF(nn.Module):
         super().__init__()
         mid = in_channels // 2
         cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv1 = ConvNormAct(in_channels, mid, 1, **cfg)
-        self.conv3 = ConvNormAct(mid, mid, 3, **cfg)
-        self.conv4 = ConvNormAct(mid, mid, 1, **cfg)
-        self.conv2 = ConvNormAct(in_channels, mid, 1, **cfg)  # the shortcut path
+        self.conv1 = DarknetConv(in_channels, mid, 1, **cfg)
+        self.conv3 = DarknetConv(mid, mid, 3, **cfg)
+        self.conv4 = DarknetConv(mid, mid, 1, **cfg)
+        self.conv2 = DarknetConv(in_channels, mid, 1, **cfg)  # the shortcut path
         self.poolings = nn.MaxPool2d(kernel_size, 1, kernel_size // 2)
-        self.conv5 = ConvNormAct(4 * mid, mid, 1, **cfg)
-        self.conv6 = ConvNormAct(mid, mid, 3, **cfg)
-        self.conv7 = ConvNormAct(2 * mid, out_channels, 1, **cfg)
+        self.conv5 = DarknetConv(4 * mid, mid, 1, **cfg)
+        self.conv6 = DarknetConv(mid, mid, 3, **cfg)
+        self.conv7 = DarknetConv(2 * mid, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x0 = self.conv4(self.conv3(self.conv1(x)))

@@ -26,7 +26,7 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.elan import (EELANBlock, ELANBlock, MaxPoolAndStrideConv, TinyELANBlock,
                            halving_maxpool)
-from ..layers.yolo import YOLO_ACT, YOLO_NORM, ConvNormAct, Focus
+from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, Focus
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
@@ -105,13 +105,13 @@ class YOLOv7Backbone(StemStagesBackbone):
         stem_channels = int(setting[0][0] * self.widen_factor)
         half = int(setting[0][0] * self.widen_factor // 2)
         if arch in ('L', 'X'):
-            self.stem = nn.Sequential(ConvNormAct(3, half, 3, **cfg),
-                                      ConvNormAct(half, stem_channels, 3, 2, **cfg),
-                                      ConvNormAct(stem_channels, stem_channels, 3, **cfg))
+            self.stem = nn.Sequential(DarknetConv(3, half, 3, **cfg),
+                                      DarknetConv(half, stem_channels, 3, 2, **cfg),
+                                      DarknetConv(stem_channels, stem_channels, 3, **cfg))
             strides = [2]
         elif arch == 'Tiny':
-            self.stem = nn.Sequential(ConvNormAct(3, half, 3, 2, **cfg),
-                                      ConvNormAct(half, stem_channels, 3, 2, **cfg))
+            self.stem = nn.Sequential(DarknetConv(3, half, 3, 2, **cfg),
+                                      DarknetConv(half, stem_channels, 3, 2, **cfg))
             strides = [4]
         else:
             self.stem = Focus(3, stem_channels, 3, **cfg)
@@ -137,10 +137,10 @@ class YOLOv7Backbone(StemStagesBackbone):
             return (None if index == 0 else halving_maxpool()), in_ch
         if self.arch in ('L', 'X'):
             if index == 0:
-                return ConvNormAct(in_ch, out_ch // 2, 3, 2, **cfg), out_ch // 2
+                return DarknetConv(in_ch, out_ch // 2, 3, 2, **cfg), out_ch // 2
             return MaxPoolAndStrideConv(in_ch, in_ch, **cfg), in_ch
         if self.arch == 'W':
-            return ConvNormAct(in_ch, out_ch, 3, 2, **cfg), out_ch
+            return DarknetConv(in_ch, out_ch, 3, 2, **cfg), out_ch
         return MaxPoolAndStrideConv(in_ch, out_ch, use_in_channels_of_middle=True, **cfg), out_ch
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from .yolo import YOLO_ACT, YOLO_NORM, ConvNormAct
+from .yolo import YOLO_ACT, YOLO_NORM, DarknetConv
 
 __all__ = ['ELANBlock', 'EELANBlock', 'MaxPoolAndStrideConv', 'TinyELANBlock']
 
@@ -35,17 +35,17 @@ class ELANBlock(nn.Module):
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         middle = int(in_channels * middle_ratio)
         block = int(in_channels * block_ratio)
-        self.main_conv = ConvNormAct(in_channels, middle, 1, **cfg)
-        self.short_conv = ConvNormAct(in_channels, middle, 1, **cfg)
+        self.main_conv = DarknetConv(in_channels, middle, 1, **cfg)
+        self.short_conv = DarknetConv(in_channels, middle, 1, **cfg)
         self.blocks = nn.ModuleList()
         channels = middle
         for _ in range(num_blocks):
             convs = []
             for _ in range(num_convs_in_block):
-                convs.append(ConvNormAct(channels, block, 3, **cfg))
+                convs.append(DarknetConv(channels, block, 3, **cfg))
                 channels = block
             self.blocks.append(convs[0] if num_convs_in_block == 1 else nn.Sequential(*convs))
-        self.final_conv = ConvNormAct(num_blocks * block + 2 * middle, out_channels, 1, **cfg)
+        self.final_conv = DarknetConv(num_blocks * block + 2 * middle, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         main = self.main_conv(x)
@@ -98,10 +98,10 @@ class MaxPoolAndStrideConv(nn.Module):
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         middle = in_channels if use_in_channels_of_middle else out_channels // 2
         self.maxpool_branches = nn.Sequential(
-            halving_maxpool(), ConvNormAct(in_channels, out_channels // 2, 1, **cfg))
+            halving_maxpool(), DarknetConv(in_channels, out_channels // 2, 1, **cfg))
         self.stride_conv_branches = nn.Sequential(
-            ConvNormAct(in_channels, middle, 1, **cfg),
-            ConvNormAct(middle, out_channels // 2, 3, 2, **cfg))
+            DarknetConv(in_channels, middle, 1, **cfg),
+            DarknetConv(middle, out_channels // 2, 3, 2, **cfg))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat((self.stride_conv_branches(x), self.maxpool_branches(x)), dim=1)
@@ -119,12 +119,12 @@ class TinyELANBlock(nn.Module):
         super().__init__()
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         middle = int(in_channels * middle_ratio)
-        self.short_conv = ConvNormAct(in_channels, middle, 1, **cfg)
+        self.short_conv = DarknetConv(in_channels, middle, 1, **cfg)
         self.main_convs = nn.ModuleList([
-            ConvNormAct(in_channels, middle, 1, **cfg),
-            ConvNormAct(middle, middle, kernel_sizes, **cfg),
-            ConvNormAct(middle, middle, kernel_sizes, **cfg)])
-        self.final_conv = ConvNormAct(middle * 4, out_channels, 1, **cfg)
+            DarknetConv(in_channels, middle, 1, **cfg),
+            DarknetConv(middle, middle, kernel_sizes, **cfg),
+            DarknetConv(middle, middle, kernel_sizes, **cfg)])
+        self.final_conv = DarknetConv(middle * 4, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [self.short_conv(x)]

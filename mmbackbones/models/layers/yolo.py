@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .conv_plugin import build_conv
 from .norm_act import build_act, build_norm
 
-__all__ = ['ConvNormAct', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
+__all__ = ['DarknetConv', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
            'SPPBottleneck', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
            'YOLO_NORM', 'YOLO_ACT']
 
@@ -46,7 +46,7 @@ def pad_to_even(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
 
 
-class ConvNormAct(nn.Module):
+class DarknetConv(nn.Module):
     """Conv, norm, activation: the Darknet convolutional unit (YOLO9000, Table 6; every conv
     of YOLOv3-v5 and YOLOX). Keys as mmcv's ``ConvModule``: ``conv``, ``bn``; the conv has a
     bias only without a norm."""
@@ -75,10 +75,10 @@ class DepthwiseSeparableConv(nn.Module):
                  stride: int = 1, padding: Optional[int] = None, conv_cfg=None,
                  norm_cfg: Optional[dict] = YOLO_NORM, act_cfg: Optional[dict] = YOLO_ACT):
         super().__init__()
-        self.depthwise_conv = ConvNormAct(in_channels, in_channels, kernel_size, stride,
+        self.depthwise_conv = DarknetConv(in_channels, in_channels, kernel_size, stride,
                                           padding, groups=in_channels, conv_cfg=conv_cfg,
                                           norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.pointwise_conv = ConvNormAct(in_channels, out_channels, 1, conv_cfg=conv_cfg,
+        self.pointwise_conv = DarknetConv(in_channels, out_channels, 1, conv_cfg=conv_cfg,
                                           norm_cfg=norm_cfg, act_cfg=act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +87,7 @@ class DepthwiseSeparableConv(nn.Module):
 
 def conv_unit(use_depthwise: bool):
     """The 3x3 conv unit: depthwise-separable (YOLOX-Nano) or plain."""
-    return DepthwiseSeparableConv if use_depthwise else ConvNormAct
+    return DepthwiseSeparableConv if use_depthwise else DarknetConv
 
 
 class DarknetBottleneck(nn.Module):
@@ -101,7 +101,7 @@ class DarknetBottleneck(nn.Module):
         super().__init__()
         hidden = int(out_channels * expansion)
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv1 = ConvNormAct(in_channels, hidden, 1, **cfg)
+        self.conv1 = DarknetConv(in_channels, hidden, 1, **cfg)
         self.conv2 = conv_unit(use_depthwise)(hidden, out_channels, 3, 1, **cfg)
         self.add_identity = add_identity and in_channels == out_channels
 
@@ -123,9 +123,9 @@ class CSPLayer(nn.Module):
         super().__init__()
         mid = int(out_channels * expand_ratio)
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.main_conv = ConvNormAct(in_channels, mid, 1, **cfg)
-        self.short_conv = ConvNormAct(in_channels, mid, 1, **cfg)
-        self.final_conv = ConvNormAct(2 * mid, out_channels, 1, **cfg)
+        self.main_conv = DarknetConv(in_channels, mid, 1, **cfg)
+        self.short_conv = DarknetConv(in_channels, mid, 1, **cfg)
+        self.final_conv = DarknetConv(2 * mid, out_channels, 1, **cfg)
         self.blocks = nn.Sequential(*[
             DarknetBottleneck(mid, mid, 1.0, add_identity, use_depthwise, **cfg)
             for _ in range(num_blocks)])
@@ -150,7 +150,7 @@ class SPPBottleneck(nn.Module):
         super().__init__()
         mid = int(in_channels * mid_channels_scale)
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv1 = ConvNormAct(in_channels, mid, 1, **cfg)
+        self.conv1 = DarknetConv(in_channels, mid, 1, **cfg)
         self.serial = isinstance(kernel_sizes, int)
         if self.serial:
             self.poolings = nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
@@ -161,7 +161,7 @@ class SPPBottleneck(nn.Module):
                                  '(SPPF) or a sequence of odd ints (SPP)')
             self.poolings = nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
             branches = len(kernel_sizes) + 1
-        self.conv2 = ConvNormAct(mid * branches, out_channels, 1, **cfg)
+        self.conv2 = DarknetConv(mid * branches, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -187,7 +187,7 @@ class Focus(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
                  stride: int = 1, conv_cfg=None, norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT):
         super().__init__()
-        self.conv = ConvNormAct(in_channels * 4, out_channels, kernel_size, stride,
+        self.conv = DarknetConv(in_channels * 4, out_channels, kernel_size, stride,
                                 conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

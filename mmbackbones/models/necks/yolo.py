@@ -17,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmbackbones.registry import MODELS
 
-from ..layers.yolo import YOLO_ACT, YOLO_NORM, ConvNormAct, CSPLayer, make_divisible, make_round
+from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, CSPLayer, make_divisible, make_round
 
 __all__ = ['YOLOV3Neck', 'YOLOXPAFPN', 'YOLOv5PAFPN']
 
@@ -99,7 +99,7 @@ class YOLOv5PAFPN(BaseModule):
         # mmyolo's layout: only the last input is reduced; the top-down layers run from the
         # lowest resolution up, each but the last ending in a 1x1 reduce for the next one.
         self.reduce_layers = nn.ModuleList(
-            ConvNormAct(width[i], width[i - 1], 1, **cfg) if i == last else nn.Identity()
+            DarknetConv(width[i], width[i - 1], 1, **cfg) if i == last else nn.Identity()
             for i in range(len(width)))
         self.upsample_layers = nn.ModuleList(nn.Upsample(scale_factor=2, mode='nearest')
                                              for _ in range(last))
@@ -107,10 +107,10 @@ class YOLOv5PAFPN(BaseModule):
             fuse = csp(make_divisible(in_channels[i - 1] * 2, widen_factor), width[i - 1])
             if i == 1:
                 return fuse
-            return nn.Sequential(fuse, ConvNormAct(width[i - 1], width[i - 2], 1, **cfg))
+            return nn.Sequential(fuse, DarknetConv(width[i - 1], width[i - 2], 1, **cfg))
 
         self.top_down_layers = nn.ModuleList(top_down(i) for i in range(last, 0, -1))
-        self.downsample_layers = nn.ModuleList(ConvNormAct(width[i], width[i], 3, 2, **cfg)
+        self.downsample_layers = nn.ModuleList(DarknetConv(width[i], width[i], 3, 2, **cfg)
                                                for i in range(last))
         self.bottom_up_layers = nn.ModuleList(
             csp(make_divisible(in_channels[i] * 2, widen_factor), width[i + 1])

@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from mmbackbones.registry import MODELS
 
 from ..backbones.efficient_rep import RepStageBlock
-from ..layers.yolo import YOLO_NORM, ConvNormAct, make_round
+from ..layers.yolo import YOLO_NORM, DarknetConv, make_round
 from .yolo import YOLOv5PAFPN
 
 __all__ = ['YOLOv6RepPAFPN']
@@ -48,15 +48,15 @@ class YOLOv6RepPAFPN(YOLOv5PAFPN):
             return RepStageBlock(cin, cout, blocks, dict(block_cfg))
 
         self.reduce_layers = nn.ModuleList(
-            [nn.Identity(), nn.Identity(), ConvNormAct(c_in[2], c_out[1], 1, **cfg)])
+            [nn.Identity(), nn.Identity(), DarknetConv(c_in[2], c_out[1], 1, **cfg)])
         self.upsample_layers = nn.ModuleList(
             nn.ConvTranspose2d(c_out[i], c_out[i], 2, 2) for i in (1, 0))
         self.top_down_layers = nn.ModuleList([
             nn.Sequential(rep_block(int((out_channels[1] + in_channels[1]) * widen_factor),
                                     c_out[1]),
-                          ConvNormAct(c_out[1], c_out[0], 1, **cfg)),
+                          DarknetConv(c_out[1], c_out[0], 1, **cfg)),
             rep_block(int((out_channels[0] + in_channels[0]) * widen_factor), c_out[0])])
-        self.downsample_layers = nn.ModuleList(ConvNormAct(c_out[i], c_out[i], 3, 2, **cfg)
+        self.downsample_layers = nn.ModuleList(DarknetConv(c_out[i], c_out[i], 3, 2, **cfg)
                                                for i in (0, 1))
         self.bottom_up_layers = nn.ModuleList(
             rep_block(int(out_channels[i] * 2 * widen_factor), c_out[i + 1]) for i in (0, 1))
