@@ -1,5 +1,5 @@
 """PP-YOLOE's blocks (Xu et al. 2022, "PP-YOLOE: An evolved version of YOLO", arXiv 2203.16250,
-Sec. 2.2 "Scalable backbone and neck", Fig. 3): the RepResBlock, the effective
+Sec. 2.2 "Scalable backbone and neck"): the RepResBlock, the effective
 squeeze-excitation and the CSPRepResStage built of them. Shared by the CSPRepResNet backbone
 (``backbones/csp_resnet.py``, stride-2 stages with ESE) and the CSPRepResPAN neck
 (``necks/ppyoloe.py``, stride-1 stages without ESE, an SPP in the deepest one).
@@ -32,7 +32,7 @@ def check_type(name: str, cfg, valid: str) -> None:
 
 
 class RepResBlock(nn.Module):
-    """PP-YOLOE's RepResBlock (Sec. 2.2, Fig. 3 (b); mmyolo's ``PPYOLOEBasicBlock``): a 3x3
+    """PP-YOLOE's RepResBlock (Sec. 2.2; mmyolo's ``PPYOLOEBasicBlock``): a 3x3
     conv, a RepVGG block without the identity branch (its 1x1 branch scaled by a learned
     ``alpha`` with ``use_alpha``), plus the input with ``shortcut``. Keys ``conv1``,
     ``conv2``."""
@@ -67,7 +67,7 @@ class EffectiveSE(nn.Module):
 
 
 class CSPRepResStage(nn.Module):
-    """One CSPRepResStage (Sec. 2.2, Fig. 3 (c)): the CSP split into ``conv1`` (shortcut) and
+    """One CSPRepResStage (Sec. 2.2): the CSP split into ``conv1`` (shortcut) and
     ``conv2`` -> RepResBlocks, ESE over the concatenation (``attention_cfg``), ``conv3`` to
     the output width. Keys as mmyolo's ``CSPResLayer``.
 

@@ -1,11 +1,13 @@
 """PP-YOLOE's neck, CSPRepResPAN (Xu et al. 2022, "PP-YOLOE: An evolved version of YOLO",
-arXiv 2203.16250, Sec. 2.2 "Scalable backbone and neck", Fig. 2): PANet's path aggregation
+arXiv 2203.16250, Sec. 2.2 "Scalable backbone and neck"): PANet's path aggregation
 (YOLOv5's layout, :class:`~mmbackbones.models.necks.yolo.YOLOv5PAFPN`'s forward) whose fusion
 blocks are CSPRepResStages (stride 1, RepResBlocks without the shortcut, no ESE); the deepest
-input first runs through one, with an SPP after its middle block (PP-YOLOE+).
+input first runs through one, with an SPP after its middle block (``use_spp``, as
+PaddleDetection's CustomCSPPAN).
 
 This project's implementation of mmyolo's ``PPYOLOECSPPAFPN``: same arguments, parameter names
-and outputs. ``switch_to_deploy()`` fuses the RepVGG blocks into single convs.
+and outputs. ``switch_to_deploy()`` (every YOLO PAFPN's) fuses the RepVGG blocks into single
+convs and folds the BatchNorms after convs.
 """
 from typing import List, Optional
 
@@ -38,7 +40,7 @@ class PPYOLOECSPPAFPN(YOLOv5PAFPN):
         drop_block_cfg: a module (e.g. ``dict(type='mmdet.DropBlock', ...)``) appended after
             each group of stages, or None.
         init_cfg: mmengine's.
-        use_spp: an SPP in the deepest input's stage (PP-YOLOE+).
+        use_spp: an SPP in the deepest input's stage (True in mmyolo's PP-YOLOE configs).
 
     After construction ``out_channels`` is the tuple of real output channels.
     """

@@ -6,8 +6,8 @@ a transposed conv for the 2x upsampling, and as fusion blocks
 * CSPStackRep blocks (BepC3): CSP-Rep-PAN, mmyolo's ``YOLOv6CSPRepPAFPN`` (YOLOv6-m/l).
 
 This project's implementations of mmyolo's classes: same arguments, parameter names and
-outputs. ``switch_to_deploy()`` (on the neck, or ``layers.repvgg.switch_to_deploy``) fuses
-their RepVGG blocks into single convs.
+outputs. ``switch_to_deploy()`` (every YOLO PAFPN's, :class:`YOLOv5PAFPN`) fuses their
+RepVGG blocks into single convs and folds the BatchNorms after convs.
 """
 from typing import List
 
@@ -52,21 +52,21 @@ class YOLOv6RepPAFPN(YOLOv5PAFPN):
         c_in = [int(c * widen_factor) for c in in_channels]
         c_out = [int(c * widen_factor) for c in out_channels]
         cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
-        rep_block = self.build_fuse_block
+        fuse_block = self.build_fuse_block
 
         self.reduce_layers = nn.ModuleList(
             [nn.Identity(), nn.Identity(), DarknetConv(c_in[2], c_out[1], 1, **cfg)])
         self.upsample_layers = nn.ModuleList(
             nn.ConvTranspose2d(c_out[i], c_out[i], 2, 2) for i in (1, 0))
         self.top_down_layers = nn.ModuleList([
-            nn.Sequential(rep_block(int((out_channels[1] + in_channels[1]) * widen_factor),
+            nn.Sequential(fuse_block(int((out_channels[1] + in_channels[1]) * widen_factor),
                                     c_out[1]),
                           DarknetConv(c_out[1], c_out[0], 1, **cfg)),
-            rep_block(int((out_channels[0] + in_channels[0]) * widen_factor), c_out[0])])
+            fuse_block(int((out_channels[0] + in_channels[0]) * widen_factor), c_out[0])])
         self.downsample_layers = nn.ModuleList(DarknetConv(c_out[i], c_out[i], 3, 2, **cfg)
                                                for i in (0, 1))
         self.bottom_up_layers = nn.ModuleList(
-            rep_block(int(out_channels[i] * 2 * widen_factor), c_out[i + 1]) for i in (0, 1))
+            fuse_block(int(out_channels[i] * 2 * widen_factor), c_out[i + 1]) for i in (0, 1))
         self.out_layers = nn.ModuleList(nn.Identity() for _ in range(3))
         self.out_channels = tuple(c_out)
         self.input_channels = tuple(c_in)
