@@ -29,6 +29,11 @@ STRIDES = (8, 16, 32)
 
 # mmyolo's neck dicts of its configs (type without scope), the backbone widths they take
 CASES = {
+    # yolov6/yolov6_n_syncbn_fast_8xb32-400e_coco.py: the Rep-PAN's own deploy form (its
+    # training form and mmyolo's deploy form are checked in tests/test_efficient_rep.py)
+    'yolov6_n': ('YOLOv6RepPAFPN', dict(
+        in_channels=[256, 512, 1024], out_channels=[128, 256, 512], deepen_factor=0.33,
+        widen_factor=0.25, num_csp_blocks=12), (64, 128, 256)),
     # yolov6/yolov6_m_syncbn_fast_8xb32-300e_coco.py (in/out channels from YOLOv6-s's base)
     'yolov6_m': ('YOLOv6CSPRepPAFPN', dict(
         in_channels=[256, 512, 1024], out_channels=[128, 256, 512], deepen_factor=0.6,
