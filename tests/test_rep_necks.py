@@ -8,8 +8,9 @@ in tests/test_efficient_rep.py.
 
 Sizes: a PAN concatenates each upsampled level with the next one, so its inputs must halve
 exactly from level to level: the image side is a multiple of 32 (mmyolo's detectors pad to
-one; a side that is not gives maps neither mmyolo's necks nor ours can fuse). The second size
-gives odd maps at the lowest resolution (3x5), where an off-by-one in padding would show.
+one; a side that is not gives maps neither mmyolo's necks nor ours can fuse, and ours say so).
+The second size gives odd maps at the lowest resolution (3x5), where an off-by-one in padding
+would show.
 """
 import copy
 import io
@@ -194,6 +195,16 @@ def test_freeze_all_freezes_every_parameter_and_norm():
     model = MODELS.build(dict(type='mmbackbones.YOLOv6CSPRepPAFPN', in_channels=[64, 128, 256],
                               out_channels=[32, 64, 128], widen_factor=0.25)).train()
     assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize('neck_type', ['YOLOv5PAFPN', 'PPYOLOECSPPAFPN'])
+def test_maps_that_do_not_halve_are_refused_clearly(neck_type):
+    # the levels of a 72x104 image: 9x13, 5x7, 3x4 (mmyolo's necks fail inside torch.cat)
+    model = _small(neck_type)
+    levels = [torch.rand(1, c, h, w)
+              for c, (h, w) in zip(model.input_channels, ((9, 13), (5, 7), (3, 4)))]
+    with pytest.raises(ValueError, match='twice the next'):
+        _run(model, levels)
 
 
 def test_bad_arguments_are_refused():

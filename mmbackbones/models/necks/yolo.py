@@ -121,8 +121,16 @@ class YOLOv5PAFPN(BaseModule):
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple:
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f'YOLOv5PAFPN got {len(inputs)} inputs; in_channels names '
-                             f'{len(self.in_channels)}')
+            raise ValueError(f'{type(self).__name__} got {len(inputs)} inputs; in_channels '
+                             f'names {len(self.in_channels)}')
+        for high, low in zip(inputs, inputs[1:]):
+            # each level is fused with the 2x upsampled next one: the sizes must halve exactly
+            if high.shape[-2] != 2 * low.shape[-2] or high.shape[-1] != 2 * low.shape[-1]:
+                raise ValueError(
+                    f'{type(self).__name__} got maps of sizes '
+                    f'{[tuple(x.shape[-2:]) for x in inputs]}; each must be twice the next: '
+                    'pad the image to a multiple of the largest stride (32), as the detectors '
+                    'do')
         reduced = [layer(x) for layer, x in zip(self.reduce_layers, inputs)]
         inner = [reduced[-1]]  # top-down, lowest resolution first
         for step, index in enumerate(range(len(inputs) - 1, 0, -1)):
