@@ -187,6 +187,35 @@ def test_deploy_form_computes_the_training_form_and_reloads(neck_type):
     _assert_close(_run(other, inputs[1]), training[1], atol=1e-4)
 
 
+@pytest.mark.slow
+def test_every_mmyolo_yolov6_and_ppyoloe_neck_dict_pastes():
+    """Each neck dict of mmyolo's YOLOv6 and PP-YOLOE configs, with only ``type`` changed,
+    builds a neck with mmyolo's state-dict keys and shapes (meta device, no weights)."""
+    pytest.importorskip('mmyolo')
+    import glob
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from mmbackbones.references import build_openmmlab
+
+    from .helpers import openmmlab_config_dir
+    ours_names = {'YOLOv6RepPAFPN', 'YOLOv6CSPRepPAFPN', 'PPYOLOECSPPAFPN'}
+    dicts = {}
+    for path in sorted(glob.glob(osp.join(openmmlab_config_dir('mmyolo'), 'yolov6', '*.py'))
+                       + glob.glob(osp.join(openmmlab_config_dir('mmyolo'), 'ppyoloe', '*.py'))):
+        neck = Config.fromfile(path).model.neck.to_dict()
+        if neck['type'] in ours_names:
+            dicts.setdefault(repr(sorted(neck.items())), (neck, osp.basename(path)))
+    assert {neck['type'] for neck, _ in dicts.values()} == ours_names
+    for neck, name in dicts.values():
+        with torch.device('meta'):
+            ref = build_openmmlab(neck, 'mmyolo')
+            ours = MODELS.build(dict(neck, type=f'mmbackbones.{neck["type"]}'))
+        shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in (ours, ref)]
+        assert shapes[0] == shapes[1], name
+
+
 def test_freeze_all_freezes_every_parameter_and_norm():
     model = MODELS.build(dict(type='mmbackbones.PPYOLOECSPPAFPN', widen_factor=0.25,
                               deepen_factor=0.33, freeze_all=True)).train()
