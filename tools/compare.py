@@ -547,7 +547,8 @@ def chart(suite, rows, pairs, costs, path, toy):
                                       gridspec_kw=dict(width_ratios=(3, 2)))
     if toy:
         names = [r['config'] for r in rows]
-        left.bar(range(len(rows)), [r['loss_last'] or 0.0 for r in rows])
+        left.bar(range(len(rows)), [float('nan') if r['loss_last'] is None else r['loss_last']
+                                    for r in rows])
         left.set_xticks(range(len(rows)))
         left.set_xticklabels(names, rotation=60, ha='right', fontsize=7)
         left.set_ylabel('final training loss')
@@ -560,15 +561,16 @@ def chart(suite, rows, pairs, costs, path, toy):
                 published.append(m['published_diff'])
                 measured.append(m['measured_diff'])
         xs = range(len(labels))
-        left.bar([x - 0.2 for x in xs], [v or 0.0 for v in published], width=0.4,
-                 label='published')
-        left.bar([x + 0.2 for x in xs], [v or 0.0 for v in measured], width=0.4,
-                 label='measured', alpha=0.8)
+        nan = float('nan')  # no bar where there is no number
+        left.bar([x - 0.2 for x in xs], [nan if v is None else v for v in published],
+                 width=0.4, label='published')
+        left.bar([x + 0.2 for x in xs], [nan if v is None else v for v in measured],
+                 width=0.4, label='measured', alpha=0.8)
         left.axhline(0, color='black', linewidth=0.8)
         left.set_xticks(list(xs))
         left.set_xticklabels(labels, rotation=60, ha='right', fontsize=6)
         left.set_ylabel('config minus baseline (AP / mIoU points)')
-        left.set_title('differences (missing: 0)', fontsize=9)
+        left.set_title('differences (no bar: no number)', fontsize=9)
         left.legend()
     else:
         left.text(0.5, 0.5, f'suite {suite} has no pair', ha='center', va='center')
@@ -586,6 +588,8 @@ def chart(suite, rows, pairs, costs, path, toy):
     right.set_ylabel('backbone GMACs (at the table\'s input size)')
     twin.set_ylabel('backbone params (M)')
     right.set_title('backbone cost', fontsize=9)
+    handles = [h for ax in (right, twin) for h in ax.get_legend_handles_labels()[0]]
+    right.legend(handles, [h.get_label() for h in handles], fontsize=8)
     fig.suptitle(f'{suite}: ' + ('toy runs' if toy else 'published vs measured'))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
