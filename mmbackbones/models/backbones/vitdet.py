@@ -196,7 +196,9 @@ class ViTDet(BaseBackbone):
         use_abs_pos: add the pretrained absolute position table, resized to the map.
         use_rel_pos: the decomposed relative position bias in every block.
         rel_pos_zero_init: start the relative tables at zero (ViTDet's choice: pretrained
-            weights have none); ``False`` draws them from a truncated normal (std 0.02).
+            weights have none, and loading MAE's weights supplies these zeros); ``False``
+            draws them from a truncated normal (std 0.02), and MAE's weights then leave them
+            missing (ViT-B: 24 of 171 tensors, which loading refuses as too little).
         window_size: window side of the windowed blocks (ViTDet: 14). mmdet's ``ViT``
             defaults to 0 and ``use_rel_pos=False`` (a plain ViT); this class defaults to
             ViTDet's settings, which mmdet's ViTDet configs spell out.
@@ -366,8 +368,10 @@ class ViTDet(BaseBackbone):
 # ``vit_*`` (class token and final norms dropped).
 
 def _is_sam(sd):
-    return 'patch_embed.proj.weight' in sd and getattr(sd.get('pos_embed'), 'ndim', 3) == 4 \
-        or 'neck.0.weight' in sd and 'blocks.0.attn.qkv.weight' in sd
+    """timm's SAM ViT: a (1, H, W, C) position table, or its conv neck."""
+    if 'blocks.0.attn.qkv.weight' not in sd:
+        return False
+    return getattr(sd.get('pos_embed'), 'ndim', None) == 4 or 'neck.0.weight' in sd
 
 
 def _is_vit(sd):
