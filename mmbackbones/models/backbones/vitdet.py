@@ -210,7 +210,8 @@ class ViTDet(BaseBackbone):
             unused here).
         pos_embed_antialias: resize the position table with PyTorch's antialiased bicubic
             kernel, as timm's SAM ViT does; ``False`` (default): plain bicubic, as detectron2's
-            and mmdet's ViTDet. The two kernels differ even when upsampling.
+            and mmdet's ViTDet. The two kernels differ even when upsampling. torch's ONNX
+            exporter has no antialiased bicubic: such a model does not export.
         out_indices: the blocks whose outputs are returned (default: the last).
         frozen_stages: ``-1`` nothing; ``0`` the patch embedding and position table; ``k`` also
             blocks ``0..k-1``.
@@ -441,16 +442,17 @@ def _sam(arch: str, params: int) -> Variant:
         cfg=dict(arch=arch, pretrain_img_size=1024, pretrain_use_cls_token=False,
                  pos_embed_antialias=True),
         refs=dict(timm=f'samvit_{arch}_patch16'), params=params, paper=_SAM_PAPER,
-        # small inputs keep the default run short; the second size is not a multiple of 32
-        # and pads the 11x15 map to 14x28 windows
-        test_input=(160, 160), parity_sizes=((224, 224), (176, 240)), slow=arch != 'base')
+        # the second size is not a multiple of 32 and pads the 11x15 map to 14x28 windows;
+        # all slow: the default run checks the same code against timm on a small SAM ViT
+        # (tests/test_vitdet.py) and runs the battery on vitdet_base_patch16
+        test_input=(160, 160), parity_sizes=((224, 224), (176, 240)), slow=True)
 
 
 def _vitdet(arch: str, params: int) -> Variant:
     """ViTDet as in the paper: MAE's 224 position table (with the class token's slot)."""
     return Variant(name=f'vitdet_{arch}_patch16', family='ViTDet', cfg=dict(arch=arch),
                    params=params, paper=_PAPER, weights=dict(official=_MAE.format(arch)),
-                   test_input=(160, 160), slow=True)
+                   test_input=(160, 160), slow=arch != 'base')  # small inputs: a short run
 
 
 # params: timm's samvit_* (img_size 1024) without its neck; vitdet_*: the same less the 1024
