@@ -75,6 +75,18 @@ def test_vitdet_blocks_follow_the_paper():
         assert model.out_channels == (model.embed_dim, ) and model.out_strides == (16, )
 
 
+def test_layer_depths_are_vitdets_layer_decay():
+    """ViTDet's layer-wise decay (detectron2's get_vit_lr_decay_rate, mmdet's ViTDet
+    constructor): the patch embedding and position table are layer 0, block i is layer i + 1,
+    so that with 12 blocks block i gets decay ** (12 - i) and the neck and heads the base rate."""
+    with torch.device('meta'):
+        model = ViTDet(arch='base')
+    assert model.get_layer_depth('backbone.pos_embed', 'backbone.') == (0, 14)
+    assert model.get_layer_depth('patch_embed.proj.weight') == (0, 14)
+    assert model.get_layer_depth('blocks.3.attn.rel_pos_h') == (4, 14)
+    assert model.get_layer_depth('blocks.11.mlp.fc2.bias') == (12, 14)
+
+
 def test_mmdet_vitdet_dict_builds_the_vitdet_row():
     """mmdet's projects/ViTDet backbone dict (its ViT-B config) builds the row's network."""
     mmdet_dict = dict(img_size=1024, patch_size=16, embed_dim=768, depth=12, num_heads=12,
