@@ -10,12 +10,12 @@ stride ``patch_size`` with ``embed_dims`` channels; the class token is dropped f
 Input sizes. Any height and width work. The position table, learned for ``img_size``, is
 resized to the input's patch grid (bicubic by default, as timm, mmseg and mmpretrain do;
 timm also antialiases, which changes the values even when enlarging: ``interpolate_antialias``).
-Where a side is not a multiple of the patch, the strided conv alone
-would floor (drop the last ``H % patch_size`` rows), as timm's ``dynamic_img_size`` does and
-``patch_pad=0`` does here. mmseg and mmpretrain instead pad the input at the bottom / right to
-a multiple of the patch (their ``'corner'`` adaptive padding, timm's ``dynamic_img_pad=True``),
-so that every level has ``ceil(H / patch_size)`` x ``ceil(W / patch_size)`` positions, the rule
-of this project's contract: that is the default here (``patch_pad='corner'``).
+Where a side is not a multiple of the patch, the input is padded at
+the bottom / right to a multiple of it, as mmseg's and mmpretrain's ``'corner'`` adaptive
+padding and timm's ``dynamic_img_pad=True`` do (timm refuses such inputs otherwise), so that
+every level has ``ceil(H / patch_size)`` x ``ceil(W / patch_size)`` positions, the rule of this
+project's contract. With ``patch_pad=0`` (mmseg's argument) the strided conv floors instead:
+the last ``H % patch_size`` rows and ``W % patch_size`` columns are dropped.
 """
 import functools
 import re
@@ -157,7 +157,7 @@ class VisionTransformer(BaseBackbone):
         patch_pad: ``'corner'`` (default, mmseg's and mmpretrain's): pad the input at the
             bottom / right to a multiple of the patch, every level ``ceil(H / patch_size)``
             high; ``0``: the conv floors (drops the last ``H % patch_size`` rows and columns),
-            as timm without ``dynamic_img_pad``.
+            as mmseg's ``patch_pad=0``.
         in_channels: input channels.
         embed_dims, num_layers, num_heads, mlp_ratio: mmseg's size (defaults ViT-B/16's).
         out_indices: blocks whose outputs are returned (default ``-1``, the last).
@@ -428,7 +428,8 @@ def fit_pos_embed(state_dict, model):
     loaded into ``img_size=512``), with the model's own interpolation, as mmseg and
     mmpretrain do when loading; a class-token position the model lacks is dropped."""
     value = state_dict.get('pos_embed')
-    if value is None or value.ndim != 3 or not isinstance(model, VisionTransformer):
+    if (not isinstance(value, torch.Tensor) or value.ndim != 3
+            or not isinstance(model, VisionTransformer)):
         return state_dict
     extra = model.num_extra_tokens
     if value.shape[1] == model.pos_embed.shape[1] + 1 and extra == 0:
