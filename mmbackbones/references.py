@@ -28,7 +28,7 @@ from .zoo import OPENMMLAB_SOURCES, REFERENCE_SOURCES, Variant, get_variant
 __all__ = ['REFERENCE_SOURCES', 'OPENMMLAB_SOURCES', 'Reference', 'ReferenceUnavailable',
            'reference_levels', 'levels_fn_for', 'build_reference', 'build_ours_for',
            'build_openmmlab', 'openmmlab_cfg', 'reference_backbone_parameters',
-           'count_backbone_parameters']
+           'count_backbone_parameters', 'timm_create_kwargs']
 
 
 LevelsFn = Callable[[nn.Module, torch.Tensor], List[torch.Tensor]]
@@ -36,6 +36,8 @@ LevelsFn = Callable[[nn.Module, torch.Tensor], List[torch.Tensor]]
 _LEVELS: Dict[Tuple[type, str], LevelsFn] = {}
 # (family class, source) -> the parameters of a reference model that its backbone is made of
 _BACKBONE_PARAMETERS: Dict[Tuple[type, str], Callable[[nn.Module], Iterable[nn.Parameter]]] = {}
+# family class -> fn(input size or None) -> keyword arguments of timm.create_model
+_TIMM_KWARGS: Dict[type, Callable[[Optional[tuple]], dict]] = {}
 
 
 class ReferenceUnavailable(RuntimeError):
@@ -83,6 +85,22 @@ def reference_backbone_parameters(family: type, source: str):
             raise KeyError(f'{source} backbone parameters of {family.__name__} are registered '
                            'twice')
         _BACKBONE_PARAMETERS[(family, source)] = fn
+        return fn
+
+    return wrap
+
+
+def timm_create_kwargs(family: type):
+    """Decorator registering ``fn(size) -> dict`` for ``family`` (and its subclasses): the
+    keyword arguments with which its timm models are built for input ``size`` (H, W), where
+    the default (``img_size=size`` for a model built for one input size) is not what the
+    family is compared with, e.g. ViT's ``dynamic_img_size=True``, so that timm resizes its
+    own position table for every input."""
+
+    def wrap(fn):
+        if family in _TIMM_KWARGS:
+            raise KeyError(f'timm keyword arguments of {family.__name__} are registered twice')
+        _TIMM_KWARGS[family] = fn
         return fn
 
     return wrap
@@ -190,10 +208,8 @@ def build_reference(variant: Union[str, Variant], source: str, size=None) -> Ref
             f'(@reference_levels({family.__name__}, {source!r}) in its family module)')
     spec = variant.refs[source]
     if source == 'timm':
-        # A family whose timm models resize their position tables to any input (SAM's ViT)
-        # builds them at timm's default size: at the input size their shapes would change.
-        at_size = getattr(family, 'timm_reference_at_input_size', True)
-        model = _build_timm(spec, size if at_size else None)
+        kwargs = next((_TIMM_KWARGS[k] for k in family.__mro__ if k in _TIMM_KWARGS), None)
+        model = _build_timm(spec, size, None if kwargs is None else kwargs(size))
     elif source == 'torchvision':
         import torchvision
         model = torchvision.models.get_model(spec, weights=None)
@@ -219,8 +235,10 @@ def _init_quietly(model: nn.Module) -> None:
         logger.setLevel(level)
 
 
-def _build_timm(name: str, size=None) -> nn.Module:
+def _build_timm(name: str, size=None, kwargs: Optional[dict] = None) -> nn.Module:
     import timm
+    if kwargs is not None:  # the family says how (timm_create_kwargs)
+        return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if size is not None:
         try:  # models built for one input size (ViT, Swin) are built for this one
             return timm.create_model(name, pretrained=False, num_classes=0, img_size=size)

@@ -41,7 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 
-from mmbackbones.references import reference_backbone_parameters, reference_levels
+from mmbackbones.references import (reference_backbone_parameters, reference_levels,
+                                    timm_create_kwargs)
 from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
@@ -224,8 +225,6 @@ class ViTDet(BaseBackbone):
         'huge': dict(embed_dim=1280, depth=32, num_heads=16),
     }
     arch_keys = ('embed_dim', 'depth', 'num_heads')
-    # timm's SAM ViT resizes its tables to any input: the reference is built at its own size
-    timm_reference_at_input_size = False
     onnx_static_family_reason = ('the input is padded to a multiple of the patch and of the '
                                  'window, and the position tables are resized, by sizes '
                                  'computed in Python from each input')
@@ -416,6 +415,13 @@ register_converter(ViTDet, 'official', detect=_is_vit)(_convert)
 
 
 # ------------------------------------------------------------------------- references
+@timm_create_kwargs(ViTDet)
+def _timm_sam_at_its_own_size(size):
+    # timm's SAM ViT resizes its tables to any input; built at the input size its table
+    # shapes would change, so it is built at its default size
+    return {}
+
+
 @reference_levels(ViTDet, 'timm')
 def _timm_levels(model, x):
     """timm's SAM ViT: the output of every block, before its neck."""
