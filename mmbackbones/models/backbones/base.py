@@ -265,36 +265,22 @@ class BaseBackbone(BaseModule):
         another instance of the same configuration after that one's ``switch_to_deploy()``.
         Calling it twice is a no-op. Returns ``self``.
         """
-        from ..layers.deploy import find_conv_bn_pairs, fold, is_noop, set_submodule
+        from ..layers.deploy import deploy_blocks, fold_batchnorms
         if self.__dict__.get('deployed', False):
             return self
         self.eval()
-        own = [m for m in self.modules() if m is not self and callable(
-            getattr(m, 'switch_to_deploy', None))]
-        inside = {id(d) for m in own for d in m.modules() if d is not m}
-        for module in own:
-            if id(module) not in inside:
-                module.switch_to_deploy()
+        deploy_blocks(self)
         param = next(self.parameters(), None)
         example = torch.rand(1, self._deploy_in_channels(), *self.deploy_trace_size,
                              device=param.device if param is not None else None,
                              dtype=param.dtype if param is not None else None)
         try:
-            pairs = find_conv_bn_pairs(self, example)
+            fold_batchnorms(self, example)
         except Exception as e:
             raise RuntimeError(
                 f'switch_to_deploy() of {type(self).__name__} traces one forward pass with an '
                 f'input of shape {tuple(example.shape)}, which failed ({type(e).__name__}: {e}); '
                 'a family that needs another input size sets deploy_trace_size') from e
-        for layer_name, norm_name in pairs:
-            layer = self.get_submodule(layer_name)
-            fused = fold(layer, self.get_submodule(norm_name))
-            fused.weight.requires_grad_(layer.weight.requires_grad)
-            set_submodule(self, layer_name, fused)
-            set_submodule(self, norm_name, nn.Identity())
-        for name, module in list(self.named_modules()):
-            if name and is_noop(module):
-                set_submodule(self, name, nn.Identity())
         self.__dict__.pop('_layer_depth_table', None)  # parameters were replaced
         self.deployed = True
         return self

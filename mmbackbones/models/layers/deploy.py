@@ -133,3 +133,29 @@ def is_noop(module: nn.Module) -> bool:
         return True  # dropout of any rate is the identity in eval mode
     return type(module).__name__ == 'DropPath' and not list(module.parameters()) and not list(
         module.buffers())
+
+
+def deploy_blocks(model: nn.Module) -> None:
+    """Call ``switch_to_deploy()`` of every submodule of ``model`` that has its own (a
+    re-parameterisable block), the outermost ones only: each owns its subtree."""
+    own = [m for m in model.modules() if m is not model and callable(
+        getattr(m, 'switch_to_deploy', None))]
+    inside = {id(d) for m in own for d in m.modules() if d is not m}
+    for module in own:
+        if id(module) not in inside:
+            module.switch_to_deploy()
+
+
+def fold_batchnorms(model: nn.Module, example) -> None:
+    """Fold, in place, every BatchNorm that :func:`find_conv_bn_pairs` finds (one forward pass
+    of ``example``; ``model`` in eval mode) into the layer before it, leaving ``nn.Identity``
+    where the norm was, and replace the modules that are the identity in eval mode."""
+    for layer_name, norm_name in find_conv_bn_pairs(model, example):
+        layer = model.get_submodule(layer_name)
+        fused = fold(layer, model.get_submodule(norm_name))
+        fused.weight.requires_grad_(layer.weight.requires_grad)
+        set_submodule(model, layer_name, fused)
+        set_submodule(model, norm_name, nn.Identity())
+    for name, module in list(model.named_modules()):
+        if name and is_noop(module):
+            set_submodule(model, name, nn.Identity())

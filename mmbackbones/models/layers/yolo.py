@@ -18,7 +18,7 @@ from .conv_plugin import build_conv
 from .norm_act import build_act, build_norm
 
 __all__ = ['DarknetConv', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
-           'SPPBottleneck', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
+           'SPPBottleneck', 'build_poolings', 'spatial_pyramid', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
            'YOLO_NORM', 'YOLO_ACT']
 
 # The norm and activation of YOLOv5 / YOLOX (mmdet's CSPDarknet, mmyolo): BN with PyTorch
@@ -135,6 +135,30 @@ class CSPLayer(nn.Module):
         return self.final_conv(torch.cat((main, self.short_conv(x)), dim=1))
 
 
+def build_poolings(kernel_sizes: Union[int, Sequence[int]]) -> nn.Module:
+    """The stride-1 max-pools of a spatial pyramid: one ``k x k`` pool for an int ``k`` (SPPF,
+    applied three times in series), parallel pools of the sizes of a sequence (SPP)."""
+    if isinstance(kernel_sizes, int) and kernel_sizes % 2:
+        return nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
+    if (isinstance(kernel_sizes, (list, tuple)) and kernel_sizes
+            and all(isinstance(k, int) and k % 2 for k in kernel_sizes)):
+        return nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
+    raise ValueError(f'kernel_sizes={kernel_sizes!r}; valid values are an odd int (SPPF) or a '
+                     'sequence of odd ints (SPP)')
+
+
+def spatial_pyramid(x: torch.Tensor, poolings: nn.Module) -> list:
+    """``x`` and its max-pooled copies (:func:`build_poolings`): SPP's parallel pools, or
+    SPPF's one pool three times in series (receptive fields 5, 9, 13 for ``k = 5``, as SPP's
+    parallel 5, 9, 13 pools, for fewer operations)."""
+    if isinstance(poolings, nn.ModuleList):
+        return [x] + [pool(x) for pool in poolings]
+    pyramid = [x]
+    for _ in range(3):
+        pyramid.append(poolings(pyramid[-1]))
+    return pyramid
+
+
 class SPPBottleneck(nn.Module):
     """Spatial pyramid pooling between two 1x1 convs.
 
@@ -151,27 +175,13 @@ class SPPBottleneck(nn.Module):
         mid = int(in_channels * mid_channels_scale)
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.conv1 = DarknetConv(in_channels, mid, 1, **cfg)
-        self.serial = isinstance(kernel_sizes, int)
-        if self.serial:
-            self.poolings = nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
-            branches = 4
-        else:
-            if not kernel_sizes or not all(isinstance(k, int) and k % 2 for k in kernel_sizes):
-                raise ValueError(f'kernel_sizes={kernel_sizes!r}; valid values are an odd int '
-                                 '(SPPF) or a sequence of odd ints (SPP)')
-            self.poolings = nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
-            branches = len(kernel_sizes) + 1
+        self.poolings = build_poolings(kernel_sizes)
+        branches = 4 if isinstance(kernel_sizes, int) else len(kernel_sizes) + 1
         self.conv2 = DarknetConv(mid * branches, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
-        if self.serial:
-            y1 = self.poolings(x)
-            y2 = self.poolings(y1)
-            pooled = [x, y1, y2, self.poolings(y2)]
-        else:
-            pooled = [x] + [pool(x) for pool in self.poolings]
-        return self.conv2(torch.cat(pooled, dim=1))
+        return self.conv2(torch.cat(spatial_pyramid(x, self.poolings), dim=1))
 
 
 class Focus(nn.Module):

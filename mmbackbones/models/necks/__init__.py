@@ -2,5 +2,6 @@
 every output, in output order), as the backbones do, so that a head can be sized from it."""
 from .yolo import YOLOV3Neck, YOLOv5PAFPN, YOLOXPAFPN
 from .yolov6 import YOLOv6RepPAFPN
+from .yolov7 import YOLOv7PAFPN
 
-__all__ = ['YOLOV3Neck', 'YOLOv5PAFPN', 'YOLOXPAFPN', 'YOLOv6RepPAFPN']
+__all__ = ['YOLOV3Neck', 'YOLOv5PAFPN', 'YOLOXPAFPN', 'YOLOv6RepPAFPN', 'YOLOv7PAFPN']

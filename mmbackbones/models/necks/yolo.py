@@ -69,7 +69,14 @@ class YOLOv5PAFPN(BaseModule):
     multiple of 8; the outputs have the (scaled) widths of the inputs, so ``out_channels`` must
     be those. ``num_csp_blocks`` is scaled by ``deepen_factor``; ``freeze_all`` freezes the
     whole neck. After construction ``out_channels`` is the tuple of real output channels.
+
+    Maps of odd size (an input size that is not a multiple of the largest stride, levels of
+    ``ceil(H / stride)`` rows): each upsampled map is cropped to the map it joins (mmyolo's
+    necks cannot concatenate them). :meth:`switch_to_deploy` gives the inference form.
     """
+    #: The top-down path concatenates the upsampled map first (mmyolo's
+    #: ``upsample_feats_cat_first``; YOLOv7's neck puts it second).
+    upsample_feats_cat_first = True
 
     def __init__(self, in_channels: List[int], out_channels: Union[List[int], int],
                  deepen_factor: float = 1.0, widen_factor: float = 1.0,
@@ -117,6 +124,7 @@ class YOLOv5PAFPN(BaseModule):
             for i in range(last))
         self.out_layers = nn.ModuleList(nn.Identity() for _ in width)
         self.out_channels = tuple(width)
+        self.in_widths = tuple(width)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple:
         if len(inputs) != len(self.in_channels):
@@ -125,9 +133,11 @@ class YOLOv5PAFPN(BaseModule):
         reduced = [layer(x) for layer, x in zip(self.reduce_layers, inputs)]
         inner = [reduced[-1]]  # top-down, lowest resolution first
         for step, index in enumerate(range(len(inputs) - 1, 0, -1)):
+            lateral = reduced[index - 1]
             upsampled = self.upsample_layers[step](inner[0])
-            inner.insert(0, self.top_down_layers[step](
-                torch.cat([upsampled, reduced[index - 1]], 1)))
+            upsampled = upsampled[..., :lateral.shape[-2], :lateral.shape[-1]]
+            pair = [upsampled, lateral] if self.upsample_feats_cat_first else [lateral, upsampled]
+            inner.insert(0, self.top_down_layers[step](torch.cat(pair, 1)))
         outs = [inner[0]]  # bottom-up, highest resolution first
         for index in range(len(inputs) - 1):
             down = self.downsample_layers[index](outs[-1])
@@ -135,6 +145,10 @@ class YOLOv5PAFPN(BaseModule):
         return tuple(layer(x) for layer, x in zip(self.out_layers, outs))
 
     def train(self, mode: bool = True):
+        if mode and self.__dict__.get('deployed', False):
+            raise RuntimeError(f'{type(self).__name__} was switched to its deploy form '
+                               '(switch_to_deploy()) and cannot train any more; build a new '
+                               'neck and load the training-form checkpoint to train')
         super().train(mode)
         if self.freeze_all:
             for module in self.modules():
@@ -142,4 +156,23 @@ class YOLOv5PAFPN(BaseModule):
                     module.eval()
                 for param in module.parameters(recurse=False):
                     param.requires_grad = False
+        return self
+
+    def switch_to_deploy(self) -> 'YOLOv5PAFPN':
+        """The inference form, in place, as :meth:`BaseBackbone.switch_to_deploy
+        <mmbackbones.models.backbones.base.BaseBackbone.switch_to_deploy>` (docs/deploy.md):
+        re-parameterisable blocks fuse their branches, every BatchNorm after a convolution is
+        folded into it (found by tracing one forward pass), and the neck then refuses
+        ``train()``. A second call is a no-op. Returns ``self``."""
+        from ..layers.deploy import deploy_blocks, fold_batchnorms
+        if self.__dict__.get('deployed', False):
+            return self
+        self.eval()
+        deploy_blocks(self)
+        param = next(self.parameters())
+        levels = len(self.in_widths)  # maps of 2, 4, 8 ... rows, lowest resolution last
+        example = [torch.rand(1, c, 2 ** (levels - i), 2 ** (levels - i), device=param.device,
+                              dtype=param.dtype) for i, c in enumerate(self.in_widths)]
+        fold_batchnorms(self, example)
+        self.deployed = True
         return self

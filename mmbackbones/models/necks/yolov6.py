@@ -2,7 +2,8 @@
 path-aggregation layout (:class:`~mmbackbones.models.necks.yolo.YOLOv5PAFPN`'s forward) with
 RepBlocks (stages of RepVGG blocks) instead of C3 blocks and a transposed conv for the 2x
 upsampling. This project's implementation of mmyolo's ``YOLOv6RepPAFPN``: same arguments,
-parameter names and outputs; ``switch_to_deploy()`` of its RepVGG blocks fuses them.
+parameter names and outputs; ``switch_to_deploy()`` fuses its RepVGG blocks and folds its
+BatchNorms.
 """
 from typing import List
 
@@ -62,3 +63,4 @@ class YOLOv6RepPAFPN(YOLOv5PAFPN):
             rep_block(int(out_channels[i] * 2 * widen_factor), c_out[i + 1]) for i in (0, 1))
         self.out_layers = nn.ModuleList(nn.Identity() for _ in range(3))
         self.out_channels = tuple(c_out)
+        self.in_widths = tuple(c_in)
