@@ -6,4 +6,7 @@
 _base_ = 'mmyolo::yolov7/yolov7_tiny_syncbn_fast_8x16b-300e_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
-model = dict(backbone=dict(type='mmbackbones.YOLOv7Backbone'))  # the base's settings
+# Backbone and neck are ours (mmbackbones.YOLOv7PAFPN: mmyolo's YOLOv7PAFPN, same weights),
+# with the base's settings.
+model = dict(backbone=dict(type='mmbackbones.YOLOv7Backbone'),
+             neck=dict(type='mmbackbones.YOLOv7PAFPN'))

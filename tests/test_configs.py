@@ -257,6 +257,8 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     assert type(backbone).__name__ == cfg.model.backbone.type.split('.', 1)[1]
     channels = list(backbone.out_channels)
     assert check_channels(copy.deepcopy(cfg)) == channels
+    if str(cfg.model.get('neck', {}).get('type', '')).startswith('mmbackbones.'):
+        assert type(model.neck).__module__.startswith('mmbackbones.models.necks')
     if scope in ('mmdet', 'mmyolo'):
         assert neck_input_channels(cfg.model.neck) == channels
     elif model.with_neck:  # mmseg's Semantic FPN: the neck takes the levels
@@ -310,6 +312,12 @@ def test_mirrors_its_openmmlab_config(name):
         if swapped:
             for head in ('neck', 'decode_head', 'auxiliary_head'):
                 cfg['model'].get(head, {}).pop('in_channels', None)
+    neck = a['model'].get('neck')
+    if isinstance(neck, dict) and str(neck.get('type', '')).startswith('mmbackbones.'):
+        # documented: our neck, the mirrored config's class of the same name in our scope (the
+        # parameter counts compared below include it)
+        assert neck['type'] == 'mmbackbones.' + b['model']['neck']['type']
+        neck['type'] = b['model']['neck']['type']
     if 'resnest' in name and scope == 'mmdet':
         # documented: the ImageNet mean/std timm's ResNeSt weights were trained with
         assert (a['model']['data_preprocessor']['mean'], a['model']['data_preprocessor']['std']) \
