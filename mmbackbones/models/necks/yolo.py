@@ -68,7 +68,8 @@ class YOLOv5PAFPN(BaseModule):
     widths (e.g. ``[256, 512, 1024]``), multiplied by ``widen_factor`` and rounded up to a
     multiple of 8; the outputs have the (scaled) widths of the inputs, so ``out_channels`` must
     be those. ``num_csp_blocks`` is scaled by ``deepen_factor``; ``freeze_all`` freezes the
-    whole neck. After construction ``out_channels`` is the tuple of real output channels.
+    whole neck. After construction ``out_channels`` is the tuple of real output channels and
+    ``in_widths`` that of real input channels.
 
     Maps of odd size (an input size that is not a multiple of the largest stride, levels of
     ``ceil(H / stride)`` rows): each upsampled map is cropped to the map it joins (mmyolo's

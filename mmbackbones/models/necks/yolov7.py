@@ -53,7 +53,8 @@ class YOLOv7PAFPN(YOLOv5PAFPN):
         freeze_all: freeze the whole neck.
         norm_cfg, act_cfg, init_cfg: of every conv.
 
-    After construction ``out_channels`` is the tuple of real output channels.
+    After construction ``out_channels`` is the tuple of real output channels and
+    ``in_widths`` that of real input channels.
     """
 
     def __init__(self, in_channels: List[int], out_channels: List[int],
