@@ -150,3 +150,24 @@ def test_yolov7_pafpn_refuses_bad_arguments():
     with pytest.raises(ValueError, match='in_channels'):
         MODELS.build(dict(type='mmbackbones.YOLOv7PAFPN', in_channels=[8, 16, 32],
                           out_channels=[8, 16]))
+
+
+def test_yolov7_pafpn_initialises_as_mmyolo():
+    """mmyolo's YOLOv7PAFPN keeps mmcv ConvModule's Kaiming (fan-out) initialisation (its
+    YOLOv5 / YOLOv6 necks reset to PyTorch's): every conv weight has its spread (PyTorch's
+    default would be 2-4x narrower)."""
+    pytest.importorskip('mmyolo')
+    cfg = dict(_mmyolo_neck('yolov7_l_syncbn_fast_8x16b-300e_coco.py'), widen_factor=0.25)
+    torch.manual_seed(0)
+    ref = build_openmmlab(cfg, 'mmyolo')
+    ref.init_weights()
+    ours = build_openmmlab(dict(cfg, type='mmbackbones.YOLOv7PAFPN'), 'mmyolo')
+    ours.init_weights()
+    theirs = ref.state_dict()
+    checked = 0
+    for key, weight in ours.state_dict().items():
+        if key.endswith('conv.weight') and weight.numel() >= 4096:
+            ratio = float(weight.std() / theirs[key].std())
+            assert 0.85 < ratio < 1.15, (key, ratio)
+            checked += 1
+    assert checked > 20

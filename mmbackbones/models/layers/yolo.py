@@ -18,8 +18,8 @@ from .conv_plugin import build_conv
 from .norm_act import build_act, build_norm
 
 __all__ = ['DarknetConv', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
-           'SPPBottleneck', 'build_poolings', 'spatial_pyramid', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
-           'YOLO_NORM', 'YOLO_ACT']
+           'SPPBottleneck', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
+           'build_poolings', 'spatial_pyramid', 'conv_module_init', 'YOLO_NORM', 'YOLO_ACT']
 
 # The norm and activation of YOLOv5 / YOLOX (mmdet's CSPDarknet, mmyolo): BN with PyTorch
 # momentum 0.03 (Darknet's 0.97 decay) and eps 1e-3, SiLU (= Swish).
@@ -65,6 +65,25 @@ class DarknetConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
+
+
+def conv_module_init(model: nn.Module) -> None:
+    """mmcv ``ConvModule``'s initialisation, which OpenMMLab models built of it get at
+    construction unless they reset it: the conv of every :class:`DarknetConv` and RepVGG
+    branch (a ``ConvModule`` without activation there) Kaiming-normal, fan-out, with the
+    LeakyReLU slope of its unit where it has one (else ReLU's gain), bias 0."""
+    from .repvgg import ConvBN
+    for module in model.modules():
+        if not isinstance(module, (DarknetConv, ConvBN)) or hasattr(module.conv, 'init_weights'):
+            continue  # (a conv with its own initialisation keeps it, as in mmcv)
+        act = getattr(module, 'activate', None)
+        if isinstance(act, nn.LeakyReLU):
+            nn.init.kaiming_normal_(module.conv.weight, a=act.negative_slope, mode='fan_out',
+                                    nonlinearity='leaky_relu')
+        else:
+            nn.init.kaiming_normal_(module.conv.weight, mode='fan_out', nonlinearity='relu')
+        if module.conv.bias is not None:
+            nn.init.zeros_(module.conv.bias)
 
 
 class DepthwiseSeparableConv(nn.Module):

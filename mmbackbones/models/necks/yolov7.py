@@ -21,7 +21,7 @@ from mmbackbones.registry import MODELS
 from ..layers.args import check_choice
 from ..layers.elan import EELANBlock, ELANBlock, MaxPoolAndStrideConv, SPPFCSPBlock, TinyELANBlock
 from ..layers.repvgg import RepVGGBlock
-from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv
+from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, conv_module_init
 from .yolo import YOLOv5PAFPN
 
 __all__ = ['YOLOv7PAFPN']
@@ -122,3 +122,12 @@ class YOLOv7PAFPN(YOLOv5PAFPN):
             self.out_layers = nn.ModuleList(out_conv(c) for c in width)
             self.out_channels = tuple(2 * c for c in width)
         self.in_widths = tuple(c_in)
+
+    def init_weights(self):
+        """Without ``init_cfg``: mmcv ``ConvModule``'s initialisation, which mmyolo's
+        ``YOLOv7PAFPN`` keeps (its YOLOv5 / YOLOv6 necks reset to PyTorch's, as ours keep)."""
+        if self.init_cfg is None:
+            conv_module_init(self)
+            self._is_init = True
+        else:
+            super().init_weights()
