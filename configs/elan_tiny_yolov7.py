@@ -1,5 +1,5 @@
-# YOLOv7-tiny, ELAN backbone (LeakyReLU), COCO 2017 detection. Needs mmyolo (the optional `yolo`
-# extra: pip install mmbackbones[yolo]).
+# YOLOv7-tiny, ELAN backbone (LeakyReLU) and ELAN-PAFPN neck, COCO 2017 detection. Needs mmyolo
+# (the optional `yolo` extra: pip install mmbackbones[yolo]).
 # Source: mmyolo configs/yolov7/yolov7_tiny_syncbn_fast_8x16b-300e_coco.py (Wang et al. 2022,
 # YOLOv7; 640x640, 300 epochs, 8 GPUs x 16 images, from scratch).
 # Expected: 37.5 box AP on COCO val2017 (mmyolo model zoo).

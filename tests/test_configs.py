@@ -257,10 +257,12 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     backbone = model.backbone
     assert type(backbone).__module__.startswith('mmbackbones.models.backbones')
     assert type(backbone).__name__ == cfg.model.backbone.type.split('.', 1)[1]
+    neck_type = cfg.model.get('neck', {}).get('type', '') if scope == 'mmyolo' else ''
+    if neck_type.startswith('mmbackbones.'):  # our neck of the mirrored config's name
+        assert type(model.neck).__module__.startswith('mmbackbones.models.necks')
+        assert type(model.neck).__name__ == neck_type.split('.', 1)[1]
     channels = list(backbone.out_channels)
     assert check_channels(copy.deepcopy(cfg)) == channels
-    if str(cfg.model.get('neck', {}).get('type', '')).startswith('mmbackbones.'):
-        assert type(model.neck).__module__.startswith('mmbackbones.models.necks')
     if scope in ('mmdet', 'mmyolo'):
         assert neck_input_channels(cfg.model.neck) == channels
     elif model.with_neck:  # mmseg's Semantic FPN: the neck takes the levels
@@ -306,6 +308,12 @@ def test_mirrors_its_openmmlab_config(name):
     # the heads' input channels follow the backbone (test_builds_with_our_backbone_and_matching_
     # channels checks them); nothing else may differ.
     swapped = ours.model.backbone.type.split('.', 1)[-1] != ref.model.backbone.type
+    # documented: our implementation of the mirrored neck (same class name and settings;
+    # the parameter count below must still match)
+    neck = a['model'].get('neck')
+    if isinstance(neck, dict) and str(neck.get('type')).startswith('mmbackbones.'):
+        assert neck['type'].split('.', 1)[1] == b['model']['neck']['type']
+        neck['type'] = b['model']['neck']['type']
     for cfg in (a, b):
         for key in HELPERS:
             cfg.pop(key, None)
@@ -314,12 +322,6 @@ def test_mirrors_its_openmmlab_config(name):
         if swapped:
             for head in ('neck', 'decode_head', 'auxiliary_head'):
                 cfg['model'].get(head, {}).pop('in_channels', None)
-    neck = a['model'].get('neck')
-    if isinstance(neck, dict) and str(neck.get('type', '')).startswith('mmbackbones.'):
-        # documented: our neck, the mirrored config's class of the same name in our scope (the
-        # parameter counts compared below include it)
-        assert neck['type'] == 'mmbackbones.' + b['model']['neck']['type']
-        neck['type'] = b['model']['neck']['type']
     if 'resnest' in name and scope == 'mmdet':
         # documented: the ImageNet mean/std timm's ResNeSt weights were trained with
         assert (a['model']['data_preprocessor']['mean'], a['model']['data_preprocessor']['std']) \

@@ -55,7 +55,7 @@ def _neck_inputs(neck, image_size):
     """Random backbone levels of ``image_size`` for ``neck`` (strides 8, 16, ...)."""
     return [torch.rand(1, c, math.ceil(image_size[0] / 2**(3 + i)),
                        math.ceil(image_size[1] / 2**(3 + i)))
-            for i, c in enumerate(neck.in_widths)]
+            for i, c in enumerate(neck.input_channels)]
 
 
 def _run(model, x):
@@ -66,20 +66,23 @@ def _run(model, x):
 # (mmyolo config, image sizes mmyolo's neck can run: multiples of the largest stride, one with
 # odd maps at the lowest resolution)
 P5_SIZES, P6_SIZES = ((64, 96), (96, 224)), ((128, 192), (192, 320))
-NECKS = [
-    pytest.param('yolov7_tiny_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, id='tiny'),
-    pytest.param('yolov7_l_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, id='l'),
-    pytest.param('yolov7_x_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, id='x',
+NECKS = [  # (config, image sizes, overrides): the default run narrows YOLOv7-L's neck
+    pytest.param('yolov7_tiny_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, {}, id='tiny'),
+    pytest.param('yolov7_l_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, dict(widen_factor=0.25),
+                 id='l-narrow'),
+    pytest.param('yolov7_l_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, {}, id='l',
                  marks=pytest.mark.slow),
-    pytest.param('yolov7_w-p6_syncbn_fast_8x16b-300e_coco.py', P6_SIZES, id='w-p6',
+    pytest.param('yolov7_x_syncbn_fast_8x16b-300e_coco.py', P5_SIZES, {}, id='x',
                  marks=pytest.mark.slow),
-    pytest.param('yolov7_e2e-p6_syncbn_fast_8x16b-300e_coco.py', P6_SIZES, id='e2e-p6',
+    pytest.param('yolov7_w-p6_syncbn_fast_8x16b-300e_coco.py', P6_SIZES, {}, id='w-p6',
+                 marks=pytest.mark.slow),
+    pytest.param('yolov7_e2e-p6_syncbn_fast_8x16b-300e_coco.py', P6_SIZES, {}, id='e2e-p6',
                  marks=pytest.mark.slow),
 ]
 
 
-@pytest.mark.parametrize('config,sizes', NECKS)
-def test_yolov7_pafpn_equals_mmyolo_in_both_forms(config, sizes, tmp_path):
+@pytest.mark.parametrize('config,sizes,overrides', NECKS)
+def test_yolov7_pafpn_equals_mmyolo_in_both_forms(config, sizes, overrides, tmp_path):
     """mmyolo's neck dict pasted with only ``type`` changed: mmyolo's weights (random, BatchNorm
     statistics included) load strictly and give mmyolo's outputs; the deploy form gives the
     same outputs with fewer modules, as mmyolo's after its own switch_to_deploy, refuses to
@@ -88,7 +91,7 @@ def test_yolov7_pafpn_equals_mmyolo_in_both_forms(config, sizes, tmp_path):
     from mmbackbones.models.layers.repvgg import switch_to_deploy
 
     from .helpers import randomise
-    cfg = _mmyolo_neck(config)
+    cfg = dict(_mmyolo_neck(config), **overrides)
     ref = build_openmmlab(cfg, 'mmyolo')
     ours = build_openmmlab(dict(cfg, type='mmbackbones.YOLOv7PAFPN'), 'mmyolo')
     assert type(ours).__module__ == 'mmbackbones.models.necks.yolov7'
@@ -126,17 +129,16 @@ def test_yolov7_pafpn_equals_mmyolo_in_both_forms(config, sizes, tmp_path):
         assert torch.equal(got, want)
 
 
-def test_yolov7_pafpn_runs_odd_sizes_that_mmyolo_cannot():
-    """Levels of ``ceil(H / stride)`` rows (our backbone's at 72x104): each upsampled map is
-    cropped to the one it joins; mmyolo's neck cannot concatenate them."""
+def test_yolov7_pafpn_refuses_maps_that_do_not_halve():
+    """Levels of ``ceil(H / stride)`` rows (our backbone's at 72x104) cannot be fused with
+    their 2x upsampled neighbours: a ValueError that says to pad (mmyolo's neck fails inside
+    torch.cat)."""
     pytest.importorskip('mmyolo')
     cfg = dict(_mmyolo_neck('yolov7_l_syncbn_fast_8x16b-300e_coco.py'), widen_factor=0.125)
     ours = build_openmmlab(dict(cfg, type='mmbackbones.YOLOv7PAFPN'), 'mmyolo').eval()
-    size = (72, 104)  # levels 9x13, 5x7, 3x4
-    x = _neck_inputs(ours, size)
-    for out, stride, channels in zip(_run(ours, x), (8, 16, 32), ours.out_channels):
-        assert out.shape[1:] == (channels, math.ceil(size[0] / stride),
-                                 math.ceil(size[1] / stride))
+    x = _neck_inputs(ours, (72, 104))  # levels 9x13, 5x7, 3x4
+    with pytest.raises(ValueError, match='pad the image to a multiple'):
+        _run(ours, x)
     ref = build_openmmlab(cfg, 'mmyolo')
     ref.eval()  # (returns None)
     with pytest.raises(RuntimeError):

@@ -265,22 +265,23 @@ class BaseBackbone(BaseModule):
         another instance of the same configuration after that one's ``switch_to_deploy()``.
         Calling it twice is a no-op. Returns ``self``.
         """
-        from ..layers.deploy import deploy_blocks, fold_batchnorms
+        from ..layers.deploy import find_conv_bn_pairs, fold_pairs, switch_blocks_to_deploy
         if self.__dict__.get('deployed', False):
             return self
         self.eval()
-        deploy_blocks(self)
+        switch_blocks_to_deploy(self)
         param = next(self.parameters(), None)
         example = torch.rand(1, self._deploy_in_channels(), *self.deploy_trace_size,
                              device=param.device if param is not None else None,
                              dtype=param.dtype if param is not None else None)
         try:
-            fold_batchnorms(self, example)
+            pairs = find_conv_bn_pairs(self, example)
         except Exception as e:
             raise RuntimeError(
                 f'switch_to_deploy() of {type(self).__name__} traces one forward pass with an '
                 f'input of shape {tuple(example.shape)}, which failed ({type(e).__name__}: {e}); '
                 'a family that needs another input size sets deploy_trace_size') from e
+        fold_pairs(self, pairs)
         self.__dict__.pop('_layer_depth_table', None)  # parameters were replaced
         self.deployed = True
         return self

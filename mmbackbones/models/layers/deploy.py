@@ -135,8 +135,9 @@ def is_noop(module: nn.Module) -> bool:
         module.buffers())
 
 
-def deploy_blocks(model: nn.Module) -> None:
-    """Call ``switch_to_deploy()`` of every submodule of ``model`` that has its own (a
+
+def switch_blocks_to_deploy(model: nn.Module) -> None:
+    """Call ``switch_to_deploy()`` of every submodule of ``model`` that has one (a
     re-parameterisable block), the outermost ones only: each owns its subtree."""
     own = [m for m in model.modules() if m is not model and callable(
         getattr(m, 'switch_to_deploy', None))]
@@ -146,11 +147,11 @@ def deploy_blocks(model: nn.Module) -> None:
             module.switch_to_deploy()
 
 
-def fold_batchnorms(model: nn.Module, example) -> None:
-    """Fold, in place, every BatchNorm that :func:`find_conv_bn_pairs` finds (one forward pass
-    of ``example``; ``model`` in eval mode) into the layer before it, leaving ``nn.Identity``
-    where the norm was, and replace the modules that are the identity in eval mode."""
-    for layer_name, norm_name in find_conv_bn_pairs(model, example):
+def fold_pairs(model: nn.Module, pairs: List[Tuple[str, str]]) -> None:
+    """Fold each ``(layer, norm)`` pair of :func:`find_conv_bn_pairs` (the norm becomes
+    ``nn.Identity``), and replace dropout / drop-path, the identity in eval mode, by
+    ``nn.Identity``."""
+    for layer_name, norm_name in pairs:
         layer = model.get_submodule(layer_name)
         fused = fold(layer, model.get_submodule(norm_name))
         fused.weight.requires_grad_(layer.weight.requires_grad)

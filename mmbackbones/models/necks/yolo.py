@@ -69,11 +69,8 @@ class YOLOv5PAFPN(BaseModule):
     multiple of 8; the outputs have the (scaled) widths of the inputs, so ``out_channels`` must
     be those. ``num_csp_blocks`` is scaled by ``deepen_factor``; ``freeze_all`` freezes the
     whole neck. After construction ``out_channels`` is the tuple of real output channels and
-    ``in_widths`` that of real input channels.
-
-    Maps of odd size (an input size that is not a multiple of the largest stride, levels of
-    ``ceil(H / stride)`` rows): each upsampled map is cropped to the map it joins (mmyolo's
-    necks cannot concatenate them). :meth:`switch_to_deploy` gives the inference form.
+    ``input_channels`` that of real input channels. :meth:`switch_to_deploy` gives the
+    inference form.
     """
     #: The top-down path concatenates the upsampled map first (mmyolo's
     #: ``upsample_feats_cat_first``; YOLOv7's neck puts it second).
@@ -125,18 +122,25 @@ class YOLOv5PAFPN(BaseModule):
             for i in range(last))
         self.out_layers = nn.ModuleList(nn.Identity() for _ in width)
         self.out_channels = tuple(width)
-        self.in_widths = tuple(width)
+        self.input_channels = tuple(width)  # the real widths of the inputs
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple:
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f'YOLOv5PAFPN got {len(inputs)} inputs; in_channels names '
-                             f'{len(self.in_channels)}')
+            raise ValueError(f'{type(self).__name__} got {len(inputs)} inputs; in_channels '
+                             f'names {len(self.in_channels)}')
+        for high, low in zip(inputs, inputs[1:]):
+            # each level is fused with the 2x upsampled next one: the sizes must halve exactly
+            if high.shape[-2] != 2 * low.shape[-2] or high.shape[-1] != 2 * low.shape[-1]:
+                raise ValueError(
+                    f'{type(self).__name__} got maps of sizes '
+                    f'{[tuple(x.shape[-2:]) for x in inputs]}; each must be twice the next: '
+                    'pad the image to a multiple of the largest stride (32), as the detectors '
+                    'do')
         reduced = [layer(x) for layer, x in zip(self.reduce_layers, inputs)]
         inner = [reduced[-1]]  # top-down, lowest resolution first
         for step, index in enumerate(range(len(inputs) - 1, 0, -1)):
             lateral = reduced[index - 1]
             upsampled = self.upsample_layers[step](inner[0])
-            upsampled = upsampled[..., :lateral.shape[-2], :lateral.shape[-1]]
             pair = [upsampled, lateral] if self.upsample_feats_cat_first else [lateral, upsampled]
             inner.insert(0, self.top_down_layers[step](torch.cat(pair, 1)))
         outs = [inner[0]]  # bottom-up, highest resolution first
@@ -147,9 +151,10 @@ class YOLOv5PAFPN(BaseModule):
 
     def train(self, mode: bool = True):
         if mode and self.__dict__.get('deployed', False):
-            raise RuntimeError(f'{type(self).__name__} was switched to its deploy form '
-                               '(switch_to_deploy()) and cannot train any more; build a new '
-                               'neck and load the training-form checkpoint to train')
+            raise RuntimeError(
+                f'{type(self).__name__} was switched to its deploy form (switch_to_deploy()) '
+                'and cannot train any more; build a new neck and load the training-form '
+                'checkpoint to train')
         super().train(mode)
         if self.freeze_all:
             for module in self.modules():
@@ -159,21 +164,21 @@ class YOLOv5PAFPN(BaseModule):
                     param.requires_grad = False
         return self
 
-    def switch_to_deploy(self) -> 'YOLOv5PAFPN':
-        """The inference form, in place, as :meth:`BaseBackbone.switch_to_deploy
-        <mmbackbones.models.backbones.base.BaseBackbone.switch_to_deploy>` (docs/deploy.md):
-        re-parameterisable blocks fuse their branches, every BatchNorm after a convolution is
-        folded into it (found by tracing one forward pass), and the neck then refuses
-        ``train()``. A second call is a no-op. Returns ``self``."""
-        from ..layers.deploy import deploy_blocks, fold_batchnorms
+    def switch_to_deploy(self):
+        """The inference form, in place, as a backbone's (docs/deploy.md): re-parameterisable
+        blocks (RepVGG) fused into single convs, then every BatchNorm that only follows a conv
+        folded into it, found by tracing one forward pass of small inputs (2x2 maps at the
+        lowest resolution). Leaves the neck in eval mode, refusing ``train()``; a no-op the
+        second time. Returns ``self``."""
+        from ..layers.deploy import find_conv_bn_pairs, fold_pairs, switch_blocks_to_deploy
         if self.__dict__.get('deployed', False):
             return self
         self.eval()
-        deploy_blocks(self)
+        switch_blocks_to_deploy(self)
         param = next(self.parameters())
-        levels = len(self.in_widths)  # maps of 2, 4, 8 ... rows, lowest resolution last
-        example = [torch.rand(1, c, 2 ** (levels - i), 2 ** (levels - i), device=param.device,
-                              dtype=param.dtype) for i, c in enumerate(self.in_widths)]
-        fold_batchnorms(self, example)
+        last = len(self.input_channels) - 1
+        example = [torch.rand(1, c, 2 << (last - i), 2 << (last - i), device=param.device,
+                              dtype=param.dtype) for i, c in enumerate(self.input_channels)]
+        fold_pairs(self, find_conv_bn_pairs(self, example))
         self.deployed = True
         return self

@@ -54,7 +54,7 @@ class YOLOv7PAFPN(YOLOv5PAFPN):
         norm_cfg, act_cfg, init_cfg: of every conv.
 
     After construction ``out_channels`` is the tuple of real output channels and
-    ``in_widths`` that of real input channels.
+    ``input_channels`` that of real input channels.
     """
 
     def __init__(self, in_channels: List[int], out_channels: List[int],
@@ -121,7 +121,7 @@ class YOLOv7PAFPN(YOLOv5PAFPN):
                 (lambda c: DarknetConv(c, 2 * c, 3, **cfg))
             self.out_layers = nn.ModuleList(out_conv(c) for c in width)
             self.out_channels = tuple(2 * c for c in width)
-        self.in_widths = tuple(c_in)
+        self.input_channels = tuple(c_in)
 
     def init_weights(self):
         """Without ``init_cfg``: mmcv ``ConvModule``'s initialisation, which mmyolo's
