@@ -100,6 +100,8 @@ def neck_input_channels(neck):
     its ``in_channels``: mmdet's YOLOV3Neck lists them lowest resolution first; mmyolo's necks
     (a ``widen_factor`` beside them) list unscaled widths, which they multiply and round up to
     a multiple of 8. ``None`` where the neck names none (or ``'auto'``)."""
+    if 'backbone_channel' in neck:  # ViTDet's SimpleFPN: one map; in_channels are its levels'
+        return [neck['backbone_channel']]
     wanted = neck.get('in_channels')
     if wanted is None or wanted == 'auto':
         return None

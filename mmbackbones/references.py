@@ -190,7 +190,10 @@ def build_reference(variant: Union[str, Variant], source: str, size=None) -> Ref
             f'(@reference_levels({family.__name__}, {source!r}) in its family module)')
     spec = variant.refs[source]
     if source == 'timm':
-        model = _build_timm(spec, size)
+        # A family whose timm models resize their position tables to any input (SAM's ViT)
+        # builds them at timm's default size: at the input size their shapes would change.
+        at_size = getattr(family, 'timm_reference_at_input_size', True)
+        model = _build_timm(spec, size if at_size else None)
     elif source == 'torchvision':
         import torchvision
         model = torchvision.models.get_model(spec, weights=None)

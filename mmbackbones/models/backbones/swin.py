@@ -23,6 +23,7 @@ from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import DropPath, Mlp, drop_path_rates
+from ..layers.windows import merge_windows, partition_windows
 from .base import BaseBackbone
 
 __all__ = ['SwinTransformer']
@@ -67,21 +68,6 @@ def shifted_window_mask(padded_hw: Tuple[int, int], window: Tuple[int, int],
         different = windows[:, :, None] != windows[:, None, :]
         # -100 rather than -inf, as the reference implementations (same softmax result in fp32).
         return torch.zeros(different.shape, device=device).masked_fill_(different, -100.0)
-
-
-def partition_windows(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
-    """(B, H, W, C) -> (B, num_windows, wh*ww, C); H and W are multiples of the window."""
-    b, h, w, c = x.shape
-    x = x.view(b, h // window[0], window[0], w // window[1], window[1], c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, -1, window[0] * window[1], c)
-
-
-def merge_windows(windows: torch.Tensor, window: Tuple[int, int], hw: Tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`partition_windows`."""
-    b, _, _, c = windows.shape
-    h, w = hw
-    x = windows.view(b, h // window[0], w // window[1], window[0], window[1], c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
 
 
 class WindowAttention(nn.Module):

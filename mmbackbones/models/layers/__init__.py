@@ -5,12 +5,13 @@ from .conv_plugin import PluginMixin, build_conv, check_dcn, stage_plugins
 from .drop_path import DropPath, drop_path_rates
 from .inverted_residual import ConvNormAct, FusedMBConv, InvertedResidual, make_divisible
 from .mlp import Mlp
-from .norm_act import build_act, build_norm
+from .norm_act import LayerNorm2d, build_act, build_norm
 from .repvgg import RepVGGBlock, switch_to_deploy
 from .residual import add_residual, projection_shortcut, split_strides
 from .same_padding import PADDING_MODES, Conv2dSame, create_conv2d, pad_same, same_pad_amounts
 from .split_attention import SplitAttention
 from .squeeze_excite import SqueezeExcite, build_gate
+from .windows import merge_windows, partition_windows
 
 __all__ = ['DEFAULT_ACT', 'DEFAULT_NORM', 'DropPath', 'Mlp', 'PluginMixin', 'SplitAttention',
            'add_residual', 'build_act', 'build_conv', 'build_norm', 'check_choice', 'check_dcn',
@@ -21,3 +22,5 @@ __all__ = ['DEFAULT_ACT', 'DEFAULT_NORM', 'DropPath', 'Mlp', 'PluginMixin', 'Spl
 __all__ += ['PADDING_MODES', 'Conv2dSame', 'ConvNormAct', 'FusedMBConv', 'InvertedResidual',
             'SqueezeExcite', 'build_gate', 'create_conv2d', 'make_divisible', 'pad_same',
             'same_pad_amounts']
+# Channel-first LayerNorm (registered as mmbackbones.LN2d) and window partitioning (Swin, ViTDet).
+__all__ += ['LayerNorm2d', 'merge_windows', 'partition_windows']
