@@ -1,9 +1,12 @@
-# YOLOv7-tiny, ELAN backbone (LeakyReLU), COCO 2017 detection. Needs mmyolo (the optional `yolo`
-# extra: pip install mmbackbones[yolo]).
+# YOLOv7-tiny, ELAN backbone (LeakyReLU) and ELAN-PAFPN neck, COCO 2017 detection. Needs mmyolo
+# (the optional `yolo` extra: pip install mmbackbones[yolo]).
 # Source: mmyolo configs/yolov7/yolov7_tiny_syncbn_fast_8x16b-300e_coco.py (Wang et al. 2022,
 # YOLOv7; 640x640, 300 epochs, 8 GPUs x 16 images, from scratch).
 # Expected: 37.5 box AP on COCO val2017 (mmyolo model zoo).
 _base_ = 'mmyolo::yolov7/yolov7_tiny_syncbn_fast_8x16b-300e_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
-model = dict(backbone=dict(type='mmbackbones.YOLOv7Backbone'))  # the base's settings
+# Backbone and neck are ours (mmbackbones.YOLOv7PAFPN: mmyolo's YOLOv7PAFPN, same weights),
+# with the base's settings.
+model = dict(backbone=dict(type='mmbackbones.YOLOv7Backbone'),
+             neck=dict(type='mmbackbones.YOLOv7PAFPN'))

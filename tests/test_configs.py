@@ -82,6 +82,8 @@ SLOW_BUILDS = {'cspdarknet_tiny_yolox', 'yolov5csp_n_yolov5', 'darknet53_yolox',
 # The re-parameterisable YOLO line: YOLOv6-n in the default run, the others -m slow.
 SLOW_BUILDS |= {'efficientrep_s_yolov6', 'cspbep_m_yolov6', 'elan_tiny_yolov7', 'elan_l_yolov7',
                 'cspresnet_s_ppyoloe'}
+# ... and under the common YOLOX head: EfficientRep-s in the default run, the others -m slow.
+SLOW_BUILDS |= {'cspbep_m_yolox', 'elan_l_yolox', 'cspresnet_s_yolox'}
 # The other families of this release: one detection and one segmentation config each (where
 # they have both) in the default run; the sizes and methods that share their code path -m slow.
 SLOW_BUILDS |= {

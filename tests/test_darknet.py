@@ -129,6 +129,11 @@ def test_yolov5_pafpn_equals_mmyolos(factors):
         with torch.no_grad():
             errors = feature_mismatch(ours(x), theirs(x))
         assert max(errors) <= 1e-5, errors
+    ours.switch_to_deploy()  # every BatchNorm folded: still mmyolo's outputs
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules())
+    with torch.no_grad():
+        errors = feature_mismatch(ours(x), theirs(x))
+    assert max(errors) <= 1e-4, errors
     # freeze_all freezes the same parameters
     frozen = [build_openmmlab(dict(c, freeze_all=True), 'mmyolo') for c in (
         cfg, dict(cfg, type='mmbackbones.YOLOv5PAFPN'))]

@@ -27,7 +27,7 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers.yolo import YOLO_NORM, DarknetConv, SPPBottleneck, make_round
+from ..layers.yolo import YOLO_NORM, DarknetConv, SPPBottleneck, make_round, spatial_pyramid
 from ..layers.yolov6 import BepC3StageBlock, RepStageBlock, build_block
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
@@ -62,9 +62,7 @@ class CSPSPPF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x0 = self.conv4(self.conv3(self.conv1(x)))
-        x1 = self.poolings(x0)
-        x2 = self.poolings(x1)
-        pooled = self.conv6(self.conv5(torch.cat((x0, x1, x2, self.poolings(x2)), dim=1)))
+        pooled = self.conv6(self.conv5(torch.cat(spatial_pyramid(x0, self.poolings), dim=1)))
         return self.conv7(torch.cat((self.conv2(x), pooled), dim=1))
 
 

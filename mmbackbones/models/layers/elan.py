@@ -1,20 +1,22 @@
 """YOLOv7's aggregation blocks (Wang et al. 2022, "YOLOv7: Trainable bag-of-freebies sets new
 state-of-the-art for real-time object detectors", arXiv 2207.02696, Fig. 2 (c) ELAN and
-(d) E-ELAN), and its down-sampling blocks. Shared by the YOLOv7 backbone and neck.
+(d) E-ELAN), its down-sampling blocks and the SPPCSPC block of its neck. Shared by the YOLOv7
+backbone and neck.
 
 Keys are mmyolo's (``ELANBlock``: ``main_conv``, ``short_conv``, ``blocks``, ``final_conv``;
 ``EELANBlock``: ``e_elan_blocks``; ``MaxPoolAndStrideConvBlock``: ``maxpool_branches``,
 ``stride_conv_branches``; ``TinyDownSampleBlock``: ``short_conv``, ``main_convs``,
-``final_conv``), so mmyolo checkpoints load unchanged.
+``final_conv``; ``SPPFCSPBlock``: ``main_layers``, ``poolings``, ``fuse_layers``,
+``short_layer``, ``final_conv``), so mmyolo checkpoints load unchanged.
 """
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
-from .yolo import YOLO_ACT, YOLO_NORM, DarknetConv
+from .yolo import YOLO_ACT, YOLO_NORM, DarknetConv, build_poolings, spatial_pyramid
 
-__all__ = ['ELANBlock', 'EELANBlock', 'MaxPoolAndStrideConv', 'TinyELANBlock']
+__all__ = ['ELANBlock', 'EELANBlock', 'MaxPoolAndStrideConv', 'TinyELANBlock', 'SPPFCSPBlock']
 
 
 class ELANBlock(nn.Module):
@@ -132,3 +134,45 @@ class TinyELANBlock(nn.Module):
             x = conv(x)
             outs.append(x)
         return self.final_conv(torch.cat(outs[::-1], dim=1))
+
+
+class SPPFCSPBlock(nn.Module):
+    """YOLOv7's SPPCSPC (the first block of its neck): spatial pyramid pooling (He et al.
+    2015) inside a cross-stage-partial split (CSPNet, Wang et al. 2020, Sec. 3.1). The main
+    path runs ``1x1, 3x3, 1x1`` convs, the max-pool pyramid (:func:`~.yolo.spatial_pyramid`:
+    SPPF's serial pools for an int ``kernel_sizes``, as mmyolo's configs use) and ``1x1,
+    3x3`` convs; a 1x1 shortcut conv runs beside it and a 1x1 conv fuses the two. Both paths
+    have ``int(2 * out_channels * expand_ratio)`` channels.
+
+    ``is_tiny_version`` (YOLOv7-tiny's SPPCSPC): one 1x1 conv before and after the pools,
+    and the pyramid concatenated largest receptive field first.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, expand_ratio: float = 0.5,
+                 kernel_sizes: Union[int, Sequence[int]] = 5, is_tiny_version: bool = False,
+                 conv_cfg=None, norm_cfg: Optional[dict] = YOLO_NORM,
+                 act_cfg: Optional[dict] = YOLO_ACT, init_cfg=None):
+        super().__init__()
+        cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        mid = int(2 * out_channels * expand_ratio)
+        self.is_tiny_version = is_tiny_version
+        self.poolings = build_poolings(kernel_sizes)
+        branches = 4 if isinstance(kernel_sizes, int) else len(kernel_sizes) + 1
+        if is_tiny_version:
+            self.main_layers = DarknetConv(in_channels, mid, 1, **cfg)
+            self.fuse_layers = DarknetConv(branches * mid, mid, 1, **cfg)
+        else:
+            self.main_layers = nn.Sequential(DarknetConv(in_channels, mid, 1, **cfg),
+                                             DarknetConv(mid, mid, 3, **cfg),
+                                             DarknetConv(mid, mid, 1, **cfg))
+            self.fuse_layers = nn.Sequential(DarknetConv(branches * mid, mid, 1, **cfg),
+                                             DarknetConv(mid, mid, 3, **cfg))
+        self.short_layer = DarknetConv(in_channels, mid, 1, **cfg)
+        self.final_conv = DarknetConv(2 * mid, out_channels, 1, **cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pyramid = spatial_pyramid(self.main_layers(x), self.poolings)
+        if self.is_tiny_version:
+            pyramid = pyramid[::-1]
+        main = self.fuse_layers(torch.cat(pyramid, dim=1))
+        return self.final_conv(torch.cat((main, self.short_layer(x)), dim=1))

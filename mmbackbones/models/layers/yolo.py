@@ -19,7 +19,7 @@ from .norm_act import build_act, build_norm
 
 __all__ = ['DarknetConv', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
            'SPPBottleneck', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
-           'YOLO_NORM', 'YOLO_ACT']
+           'build_poolings', 'spatial_pyramid', 'conv_module_init', 'YOLO_NORM', 'YOLO_ACT']
 
 # The norm and activation of YOLOv5 / YOLOX (mmdet's CSPDarknet, mmyolo): BN with PyTorch
 # momentum 0.03 (Darknet's 0.97 decay) and eps 1e-3, SiLU (= Swish).
@@ -65,6 +65,25 @@ class DarknetConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
+
+
+def conv_module_init(model: nn.Module) -> None:
+    """mmcv ``ConvModule``'s initialisation, which OpenMMLab models built of it get at
+    construction unless they reset it: the conv of every :class:`DarknetConv` and RepVGG
+    branch (a ``ConvModule`` without activation there) Kaiming-normal, fan-out, with the
+    LeakyReLU slope of its unit where it has one (else ReLU's gain), bias 0."""
+    from .repvgg import ConvBN
+    for module in model.modules():
+        if not isinstance(module, (DarknetConv, ConvBN)) or hasattr(module.conv, 'init_weights'):
+            continue  # (a conv with its own initialisation keeps it, as in mmcv)
+        act = getattr(module, 'activate', None)
+        if isinstance(act, nn.LeakyReLU):
+            nn.init.kaiming_normal_(module.conv.weight, a=act.negative_slope, mode='fan_out',
+                                    nonlinearity='leaky_relu')
+        else:
+            nn.init.kaiming_normal_(module.conv.weight, mode='fan_out', nonlinearity='relu')
+        if module.conv.bias is not None:
+            nn.init.zeros_(module.conv.bias)
 
 
 class DepthwiseSeparableConv(nn.Module):
@@ -135,6 +154,30 @@ class CSPLayer(nn.Module):
         return self.final_conv(torch.cat((main, self.short_conv(x)), dim=1))
 
 
+def build_poolings(kernel_sizes: Union[int, Sequence[int]]) -> nn.Module:
+    """The stride-1 max-pools of a spatial pyramid: one ``k x k`` pool for an int ``k`` (SPPF,
+    applied three times in series), parallel pools of the sizes of a sequence (SPP)."""
+    if isinstance(kernel_sizes, int) and kernel_sizes % 2:
+        return nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
+    if (isinstance(kernel_sizes, (list, tuple)) and kernel_sizes
+            and all(isinstance(k, int) and k % 2 for k in kernel_sizes)):
+        return nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
+    raise ValueError(f'kernel_sizes={kernel_sizes!r}; valid values are an odd int (SPPF) or a '
+                     'sequence of odd ints (SPP)')
+
+
+def spatial_pyramid(x: torch.Tensor, poolings: nn.Module) -> list:
+    """``x`` and its max-pooled copies (:func:`build_poolings`): SPP's parallel pools, or
+    SPPF's one pool three times in series (receptive fields 5, 9, 13 for ``k = 5``, as SPP's
+    parallel 5, 9, 13 pools, for fewer operations)."""
+    if isinstance(poolings, nn.ModuleList):
+        return [x] + [pool(x) for pool in poolings]
+    pyramid = [x]
+    for _ in range(3):
+        pyramid.append(poolings(pyramid[-1]))
+    return pyramid
+
+
 class SPPBottleneck(nn.Module):
     """Spatial pyramid pooling between two 1x1 convs.
 
@@ -157,28 +200,14 @@ class SPPBottleneck(nn.Module):
             self.conv1 = DarknetConv(in_channels, mid, 1, **cfg)
         else:
             mid, self.conv1 = in_channels, None
-        self.serial = isinstance(kernel_sizes, int)
-        if self.serial:
-            self.poolings = nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
-            branches = 4
-        else:
-            if not kernel_sizes or not all(isinstance(k, int) and k % 2 for k in kernel_sizes):
-                raise ValueError(f'kernel_sizes={kernel_sizes!r}; valid values are an odd int '
-                                 '(SPPF) or a sequence of odd ints (SPP)')
-            self.poolings = nn.ModuleList(nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
-            branches = len(kernel_sizes) + 1
+        self.poolings = build_poolings(kernel_sizes)
+        branches = 4 if isinstance(kernel_sizes, int) else len(kernel_sizes) + 1
         self.conv2 = DarknetConv(mid * branches, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv1 is not None:
             x = self.conv1(x)
-        if self.serial:
-            y1 = self.poolings(x)
-            y2 = self.poolings(y1)
-            pooled = [x, y1, y2, self.poolings(y2)]
-        else:
-            pooled = [x] + [pool(x) for pool in self.poolings]
-        return self.conv2(torch.cat(pooled, dim=1))
+        return self.conv2(torch.cat(spatial_pyramid(x, self.poolings), dim=1))
 
 
 class Focus(nn.Module):

@@ -68,8 +68,13 @@ class YOLOv5PAFPN(BaseModule):
     widths (e.g. ``[256, 512, 1024]``), multiplied by ``widen_factor`` and rounded up to a
     multiple of 8; the outputs have the (scaled) widths of the inputs, so ``out_channels`` must
     be those. ``num_csp_blocks`` is scaled by ``deepen_factor``; ``freeze_all`` freezes the
-    whole neck. After construction ``out_channels`` is the tuple of real output channels.
+    whole neck. After construction ``out_channels`` is the tuple of real output channels and
+    ``input_channels`` that of real input channels. :meth:`switch_to_deploy` gives the
+    inference form.
     """
+    #: The top-down path concatenates the upsampled map first (mmyolo's
+    #: ``upsample_feats_cat_first``; YOLOv7's neck puts it second).
+    upsample_feats_cat_first = True
 
     def __init__(self, in_channels: List[int], out_channels: Union[List[int], int],
                  deepen_factor: float = 1.0, widen_factor: float = 1.0,
@@ -134,9 +139,10 @@ class YOLOv5PAFPN(BaseModule):
         reduced = [layer(x) for layer, x in zip(self.reduce_layers, inputs)]
         inner = [reduced[-1]]  # top-down, lowest resolution first
         for step, index in enumerate(range(len(inputs) - 1, 0, -1)):
+            lateral = reduced[index - 1]
             upsampled = self.upsample_layers[step](inner[0])
-            inner.insert(0, self.top_down_layers[step](
-                torch.cat([upsampled, reduced[index - 1]], 1)))
+            pair = [upsampled, lateral] if self.upsample_feats_cat_first else [lateral, upsampled]
+            inner.insert(0, self.top_down_layers[step](torch.cat(pair, 1)))
         outs = [inner[0]]  # bottom-up, highest resolution first
         for index in range(len(inputs) - 1):
             down = self.downsample_layers[index](outs[-1])
