@@ -173,3 +173,27 @@ def test_yolov7_pafpn_initialises_as_mmyolo():
             assert 0.85 < ratio < 1.15, (key, ratio)
             checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(type='YOLOv7Backbone', arch='Tiny', act_cfg=dict(type='LeakyReLU', negative_slope=0.1)),
+    dict(type='YOLOv7Backbone', arch='L', widen_factor=0.25),
+    dict(type='PPYOLOECSPResNet', widen_factor=0.25, use_large_stem=True),
+], ids=['yolov7-tiny', 'yolov7-l', 'ppyoloe-plus'])
+def test_backbone_initialises_as_mmyolo(cfg):
+    """mmyolo's YOLOv7 and PP-YOLOE backbones keep mmcv ConvModule's Kaiming (fan-out)
+    initialisation at construction; PyTorch's default would be 2-4x narrower."""
+    pytest.importorskip('mmyolo')
+    torch.manual_seed(0)
+    ref = build_openmmlab(cfg, 'mmyolo')
+    ref.init_weights()
+    ours = build_openmmlab(dict(cfg, type=f"mmbackbones.{cfg['type']}"), 'mmyolo')
+    ours.init_weights()
+    theirs = ref.state_dict()
+    checked = 0
+    for key, weight in ours.state_dict().items():
+        if key.endswith('conv.weight') and weight.numel() >= 4096:
+            ratio = float(weight.std() / theirs[key].std())
+            assert 0.85 < ratio < 1.15, (key, ratio)
+            checked += 1
+    assert checked > 10

@@ -21,7 +21,7 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.args import check_choice
 from ..layers.ppyoloe import PPYOLOE_ACT, PPYOLOE_NORM, CSPRepResStage, check_type
-from ..layers.yolo import DarknetConv
+from ..layers.yolo import DarknetConv, conv_module_init
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
@@ -55,6 +55,10 @@ class PPYOLOECSPResNet(StemStagesBackbone):
     """
     arch_settings = {'P5': PPYOLOE_P5}
     frozen_stages_offset = 1
+
+    def _init_default_weights(self) -> None:
+        # mmyolo's PPYOLOECSPResNet keeps mmcv ConvModule's Kaiming fan-out init (it resets nothing)
+        conv_module_init(self)
 
     def __init__(self, arch: str = 'P5', deepen_factor: float = 1.0,
                  widen_factor: float = 1.0, input_channels: int = 3,

@@ -26,7 +26,7 @@ from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.elan import (EELANBlock, ELANBlock, MaxPoolAndStrideConv, TinyELANBlock,
                            halving_maxpool)
-from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, Focus
+from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, Focus, conv_module_init
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
 from .darknet import _openmmlab_norms
@@ -81,6 +81,10 @@ class YOLOv7Backbone(StemStagesBackbone):
     """
     arch_settings = ARCHS
     frozen_stages_offset = 1
+
+    def _init_default_weights(self) -> None:
+        # mmyolo's YOLOv7Backbone keeps mmcv ConvModule's Kaiming fan-out init (it resets nothing)
+        conv_module_init(self)
 
     def __init__(self, arch: str = 'L', deepen_factor: float = 1.0,
                  widen_factor: float = 1.0, input_channels: int = 3,
