@@ -94,6 +94,19 @@ def test_only_batchnorms_that_read_a_layer_output_alone_are_folded():
         model.train()
 
 
+def test_the_repvgg_helper_is_the_base_class_deploy_form():
+    from mmbackbones.models.layers.repvgg import switch_to_deploy
+    # a backbone: its own switch_to_deploy(), BatchNorms folded
+    model = _toy()
+    assert switch_to_deploy(model) is model and model.deployed
+    assert isinstance(model.bn1, nn.Identity) and model.rep.calls == 1
+    # any other module (a neck): the outermost re-parameterisable blocks only, norms stay
+    neck = nn.Sequential(nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8), _Reparam()).eval()
+    assert switch_to_deploy(neck) is neck
+    assert neck[2].calls == 1 and neck[2].inner.calls == 0
+    assert isinstance(neck[1], nn.BatchNorm2d)
+
+
 class _ReturnsTheConvOutput(_Toy):
 
     def forward(self, x):

@@ -265,16 +265,12 @@ class BaseBackbone(BaseModule):
         another instance of the same configuration after that one's ``switch_to_deploy()``.
         Calling it twice is a no-op. Returns ``self``.
         """
-        from ..layers.deploy import find_conv_bn_pairs, fold, is_noop, set_submodule
+        from ..layers.deploy import (find_conv_bn_pairs, fold, is_noop, reparameterise_blocks,
+                                     set_submodule)
         if self.__dict__.get('deployed', False):
             return self
         self.eval()
-        own = [m for m in self.modules() if m is not self and callable(
-            getattr(m, 'switch_to_deploy', None))]
-        inside = {id(d) for m in own for d in m.modules() if d is not m}
-        for module in own:
-            if id(module) not in inside:
-                module.switch_to_deploy()
+        reparameterise_blocks(self)
         param = next(self.parameters(), None)
         # a fixed input from a private generator: the trace neither depends on nor advances
         # the global random state

@@ -64,6 +64,17 @@ class _UseCounter(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def reparameterise_blocks(model: nn.Module) -> None:
+    """Call ``switch_to_deploy()`` of every submodule of ``model`` (not ``model`` itself) that
+    has one, the outermost ones only: a re-parameterisable block (RepVGG) owns its subtree."""
+    owners = [m for m in model.modules() if m is not model and callable(
+        getattr(m, 'switch_to_deploy', None))]
+    inside = {id(d) for m in owners for d in m.modules() if d is not m}
+    for module in owners:
+        if id(module) not in inside:
+            module.switch_to_deploy()
+
+
 def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[str, str]]:
     """``(layer_name, norm_name)`` of every BatchNorm that can be folded into the layer before it.
 

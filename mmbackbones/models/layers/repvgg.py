@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
+from .deploy import reparameterise_blocks
 from .norm_act import build_act, build_norm
 
 __all__ = ['RepVGGBlock', 'ConvBN', 'fuse_conv_bn_weights', 'switch_to_deploy']
@@ -145,9 +146,16 @@ class RepVGGBlock(nn.Module):
 
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
-    """Call ``switch_to_deploy()`` on ``model`` and every submodule that has one (each is
-    idempotent), e.g. to deploy a neck or a block on its own."""
-    for module in list(model.modules()):
-        if hasattr(module, 'switch_to_deploy'):
-            module.switch_to_deploy()
+    """The deploy form of any module, e.g. a neck or a block on its own; returns ``model``.
+
+    A module with its own ``switch_to_deploy()`` (a backbone: BatchNorms folded too, see
+    ``BaseBackbone.switch_to_deploy``; a RepVGG block) does it; for any other module (a neck,
+    mmyolo's models) the re-parameterisable blocks inside switch, as the base class's first step
+    does (:func:`~mmbackbones.models.layers.deploy.reparameterise_blocks`), and its other
+    BatchNorms stay, so that its keys stay those of mmyolo's deploy form."""
+    own = getattr(model, 'switch_to_deploy', None)
+    if callable(own):
+        own()
+    else:
+        reparameterise_blocks(model)
     return model
