@@ -1,4 +1,5 @@
-# PP-YOLOE+-s, CSPRepResNet (deepen 0.33, widen 0.5, large stem) backbone, COCO 2017 detection.
+# PP-YOLOE+-s, CSPRepResNet (deepen 0.33, widen 0.5, large stem) backbone and
+# CSPRepResPAN neck, COCO 2017 detection.
 # Needs mmyolo (the optional `yolo` extra: pip install mmbackbones[yolo]).
 # Source: mmyolo configs/ppyoloe/ppyoloe_plus_s_fast_8xb8-80e_coco.py (Xu et al. 2022, PP-YOLOE;
 # 640x640, 80 epochs, 8 GPUs x 8 images, from the Objects365-pretrained PP-YOLOE+ weights).
@@ -6,7 +7,9 @@
 _base_ = 'mmyolo::ppyoloe/ppyoloe_plus_s_fast_8xb8-80e_coco.py'
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
-model = dict(backbone=dict(type='mmbackbones.PPYOLOECSPResNet'))  # the base's settings
+# our backbone and CSPRepResPAN neck with the base's settings (same weights and outputs)
+model = dict(backbone=dict(type='mmbackbones.PPYOLOECSPResNet'),
+             neck=dict(type='mmbackbones.PPYOLOECSPPAFPN'))
 # CPU toy run: from scratch (the Objects365 weights are a download), at one input size of 128
 # pixels (with random toy sizes of 64..160 pixels a training step intermittently fails on a
 # tensor size mismatch; not yet traced)

@@ -34,8 +34,8 @@ import torch.nn as nn
 
 from .zoo import build_backbone, get_variant
 
-__all__ = ['Complexity', 'Row', 'count', 'analyze', 'gemm_peak_gflops', 'train_step_peak_mb',
-           'step_peak_mb',
+__all__ = ['Complexity', 'Row', 'count', 'count_module', 'analyze', 'gemm_peak_gflops',
+           'train_step_peak_mb', 'step_peak_mb', 'interleaved_times',
            'format_rows', 'CSV_HEADER', 'MAC_NOTE']
 
 CSV_HEADER = 'name,params,macs,activations,latency_ms,train_peak_mb,gflops_per_s,peak_fraction'
@@ -79,14 +79,18 @@ def build_for_inference(name: str, device='cpu') -> nn.Module:
     return _deploy(model.eval())
 
 
-def count(name: str, input_size: Tuple[int, int] = (224, 224)) -> Complexity:
-    """Params, MACs and activations of variant ``name`` at ``input_size`` (H, W), one image,
-    counted on the meta device."""
+def count_module(model: nn.Module, input_size: Tuple[int, int] = (224, 224),
+                 deploy: bool = True) -> Tuple[int, int, int, int]:
+    """``(params, macs, activations, all_activations)`` of any backbone module at ``input_size``
+    (H, W), one image. Build it on the meta device (``with torch.device('meta')``) and this
+    allocates nothing. ``deploy``: MACs and activations of the deploy form where the module has
+    one (params are always the training form's)."""
     from torch.utils.flop_counter import FlopCounterMode
-    with torch.device('meta'):
-        model = build_backbone(name).eval()
+    model = model.eval()
     params = sum(p.numel() for p in model.parameters())  # before folding: the published count
-    model = _deploy(model)
+    if deploy:
+        model = _deploy(model)
+    device = next(iter(model.parameters()), torch.empty(0)).device
     conv_like = (nn.modules.conv._ConvNd, nn.Linear)
     totals = {'conv': 0, 'all': 0}
 
@@ -102,13 +106,22 @@ def count(name: str, input_size: Tuple[int, int] = (224, 224)) -> Complexity:
     counter = FlopCounterMode(display=False)
     try:
         with counter, torch.no_grad():
-            model(torch.empty(1, 3, *input_size, device='meta'))
+            model(torch.empty(1, 3, *input_size, device=device))
     finally:
         for h in handles:
             h.remove()
+    return params, counter.get_total_flops() // 2, totals['conv'], totals['all']
+
+
+def count(name: str, input_size: Tuple[int, int] = (224, 224)) -> Complexity:
+    """Params, MACs and activations of variant ``name`` at ``input_size`` (H, W), one image,
+    counted on the meta device."""
+    with torch.device('meta'):
+        model = build_backbone(name)
+    params, macs, activations, all_activations = count_module(model, input_size)
     return Complexity(name=name, family=get_variant(name).family, input_size=tuple(input_size),
-                      params=params, macs=counter.get_total_flops() // 2,
-                      activations=totals['conv'], all_activations=totals['all'])
+                      params=params, macs=macs, activations=activations,
+                      all_activations=all_activations)
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -183,6 +196,32 @@ def step_peak_mb(step, model: nn.Module, device) -> float:
     return peak / 2 ** 20
 
 
+def interleaved_times(models: Sequence[nn.Module], x: torch.Tensor, warmup: int = 2,
+                      repeats: int = 5, on_step=None) -> List[List[float]]:
+    """Seconds per forward of each model on ``x``: ``warmup`` untimed runs each, then
+    ``repeats`` rounds over all of them, the order rotating each round, so that load from other
+    processes falls on all alike. ``on_step(index, 'warm-up' | 'round N')`` after each run."""
+    device = x.device
+    times = [[] for _ in models]
+    with torch.inference_mode():
+        for i, model in enumerate(models):
+            for _ in range(warmup):
+                model(x)
+                if on_step:
+                    on_step(i, 'warm-up')
+        for r in range(repeats):
+            k = r % len(models)
+            for i in list(range(k, len(models))) + list(range(k)):
+                _sync(device)
+                start = time.perf_counter()
+                models[i](x)
+                _sync(device)
+                times[i].append(time.perf_counter() - start)
+                if on_step:
+                    on_step(i, f'round {r + 1}')
+    return times
+
+
 def _quartiles(values: Sequence[float]) -> Tuple[float, float, float]:
     if len(values) == 1:
         return values[0], values[0], values[0]
@@ -234,22 +273,11 @@ def analyze(names: Sequence[str], input_size: Tuple[int, int] = (224, 224), batc
         bar.step('GEMM peak')
         x = torch.randn(batch, 3, *input_size, device=device)
         models = [build_for_inference(r.name, device) for r in rows]
-        with torch.inference_mode():
-            for row, model in zip(rows, models):
-                for _ in range(warmup):
-                    model(x)
-                    bar.step(f'warm-up {row.name}')
-            for r in range(repeats):
-                k = r % len(rows)
-                for row, model in list(zip(rows, models))[k:] + list(zip(rows, models))[:k]:
-                    _sync(device)
-                    start = time.perf_counter()
-                    model(x)
-                    _sync(device)
-                    row.times.append(time.perf_counter() - start)
-                    bar.step(f'round {r + 1} {row.name}')
+        times = interleaved_times(models, x, warmup, repeats,
+                                  lambda i, what: bar.step(f'{what} {rows[i].name}'))
         del models
-        for row in rows:
+        for row, row_times in zip(rows, times):
+            row.times = row_times
             q1, q2, q3 = _quartiles(row.times)
             row.latency_ms, row.latency_iqr_ms = q2 * 1e3, (q3 - q1) * 1e3
             row.gflops_per_s = 2 * row.macs * batch / q2 / 1e9

@@ -563,7 +563,7 @@ def test_compare_with_a_relative_work_dir_outside_the_repository(tmp_path):
     fake_checkpoint(run_dir / 'iter_4.pth')
     (run_dir / 'last_checkpoint').write_text(str(run_dir / 'iter_4.pth'))
     proc = subprocess.run([PY, osp.join(REPO, 'tools', 'compare.py'), 'swin', '--only',
-                           'swin_upernet_ade20k', '--work-dir', 'cmp', '--cfg-options',
+                           'swin_upernet_ade20k', '--work-dir', 'cmp', '--no-latency', '--cfg-options',
                            f'train_dataloader.dataset.data_root={tmp_path / "no_data"}'],
                           cwd=str(tmp_path), capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, MPLBACKEND='Agg'))

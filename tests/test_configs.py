@@ -205,12 +205,33 @@ def _header(name):
 # --------------------------------------------------------------------------- the list
 def test_every_config_has_published_numbers_and_suites_exist():
     assert set(PUBLISHED['configs']) == set(CONFIGS)
-    assert set(PUBLISHED['suites']) >= {'resnest', 'swin'}
-    for suite, names in PUBLISHED['suites'].items():
-        assert set(names) <= set(CONFIGS), suite
-    assert set(PUBLISHED['suites']['resnest']) == COMPARISON
+    assert set(PUBLISHED['suites']) >= {'resnest', 'swin', 'convnext_vs_swin', 'pvt'}
+    metrics = {'box_ap', 'mask_ap', 'miou', 'miou_ms'}
+    for suite, entry in PUBLISHED['suites'].items():
+        assert set(entry) <= {'source', 'configs', 'pairs', 'note'}, suite
+        assert entry['source'] and set(entry['configs']) <= set(CONFIGS), suite
+        assert len(set(entry['configs'])) == len(entry['configs']), suite
+        # a suite without a pair says why
+        assert entry['pairs'] or entry.get('note'), suite
+        for pair in entry['pairs']:
+            assert set(pair) <= {'baseline', 'config', 'published', 'note'}, pair
+            assert {pair['baseline'], pair['config']} <= set(entry['configs']), pair
+            assert pair['baseline'] != pair['config'], pair
+            # a claim: the baseline's and the config's published numbers; else a note says why
+            for key, values in pair.get('published', {}).items():
+                assert key in metrics and len(values) == 2, pair
+                assert all(0 < v < 100 for v in values), pair
+            assert pair.get('published') or pair.get('note'), pair
+    assert set(PUBLISHED['suites']['resnest']['configs']) == COMPARISON
+    assert {(p['baseline'], p['config']) for p in PUBLISHED['suites']['resnest']['pairs']} == \
+        set(PAIRS)
     for suite, table in PUBLISHED.get('paper_tables', {}).items():  # a paper's rows, in order
-        assert list(table['rows']) == PUBLISHED['suites'][suite], suite
+        assert list(table['rows']) == PUBLISHED['suites'][suite]['configs'], suite
+        # the paper table's numbers are the claims of the suite's pairs
+        for pair in PUBLISHED['suites'][suite]['pairs']:
+            for key, (a, b) in pair.get('published', {}).items():
+                assert (table['rows'][pair['baseline']][key],
+                        table['rows'][pair['config']][key]) == (a, b), pair
     assert not osp.exists(osp.join(CONFIG_DIR, 'toy')), 'toy runs are derived, not written'
 
 
@@ -255,6 +276,10 @@ def test_builds_with_our_backbone_and_matching_channels(name):
     backbone = model.backbone
     assert type(backbone).__module__.startswith('mmbackbones.models.backbones')
     assert type(backbone).__name__ == cfg.model.backbone.type.split('.', 1)[1]
+    neck_type = cfg.model.get('neck', {}).get('type', '') if scope == 'mmyolo' else ''
+    if neck_type.startswith('mmbackbones.'):  # our neck of the mirrored config's name
+        assert type(model.neck).__module__.startswith('mmbackbones.models.necks')
+        assert type(model.neck).__name__ == neck_type.split('.', 1)[1]
     channels = list(backbone.out_channels)
     assert check_channels(copy.deepcopy(cfg)) == channels
     if scope in ('mmdet', 'mmyolo'):
@@ -302,6 +327,12 @@ def test_mirrors_its_openmmlab_config(name):
     # the heads' input channels follow the backbone (test_builds_with_our_backbone_and_matching_
     # channels checks them); nothing else may differ.
     swapped = ours.model.backbone.type.split('.', 1)[-1] != ref.model.backbone.type
+    # documented: our implementation of the mirrored neck (same class name and settings;
+    # the parameter count below must still match)
+    neck = a['model'].get('neck')
+    if isinstance(neck, dict) and str(neck.get('type')).startswith('mmbackbones.'):
+        assert neck['type'].split('.', 1)[1] == b['model']['neck']['type']
+        neck['type'] = b['model']['neck']['type']
     for cfg in (a, b):
         for key in HELPERS:
             cfg.pop(key, None)
@@ -758,7 +789,7 @@ def test_compare_collect_tabulates_fabricated_results(tmp_path):
         if rss is not None:
             record['peak_rss_mb'] = rss
         (run / 'run.json').write_text(json.dumps(record))
-    rc = compare.main(['swin', '--collect', '--work-dir', str(tmp_path)])
+    rc = compare.main(['swin', '--collect', '--no-latency', '--work-dir', str(tmp_path)])
     assert rc == 1  # two configs of the suite were not run
     table = (tmp_path / 'comparison.md').read_text()
     row = next(line for line in table.splitlines() if '`swin_maskrcnn`' in line)
@@ -774,7 +805,84 @@ def test_compare_collect_tabulates_fabricated_results(tmp_path):
     png = (tmp_path / 'comparison.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 1000
     rows = json.loads((tmp_path / 'comparison.json').read_text())
-    assert [r['config'] for r in rows] == PUBLISHED['suites']['swin']
+    assert [r['config'] for r in rows] == PUBLISHED['suites']['swin']['configs']
+
+
+def _fabricate_run(run, metrics, losses):
+    (run / 'test').mkdir(parents=True)
+    (run / 'test' / 'test_metrics.json').write_text(json.dumps(metrics))
+    (run / '20260101_000000' / 'vis_data').mkdir(parents=True)
+    (run / '20260101_000000' / 'vis_data' / 'scalars.json').write_text('\n'.join(
+        json.dumps(dict(loss=loss, time=0.5, iter=i + 1)) for i, loss in enumerate(losses)))
+    (run / 'run.json').write_text(json.dumps(dict(params=40_000_000, train_rc=0, test_rc=0,
+                                                  peak_rss_mb=2000.0)))
+
+
+def _backbone_cost_truth(name, size):
+    """A torchvision classifier's parameters and MACs at ``size`` less its classifier: the
+    backbone's, by an implementation independent of ours and mmdet's. The MACs follow from
+    torchvision's published count at 224x224 (``_ops``, which includes the classifier's
+    in_features x 1000): at a multiple of 32 every feature map scales by the area ratio."""
+    import torchvision
+    from torchvision.models import get_model_weights
+    net = torchvision.models.get_model(name, weights=None)
+    fc = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    params = sum(p.numel() for p in net.parameters()) - fc.weight.numel() - fc.bias.numel()
+    ops = get_model_weights(name).IMAGENET1K_V1.meta['_ops']  # GMACs at 224x224
+    macs = (ops * 1e9 - fc.in_features * fc.out_features) * size[0] * size[1] / 224 ** 2
+    return params, macs
+
+
+def test_compare_pairs_published_and_measured_differences_and_costs(tmp_path):
+    """Fabricated results of one pair of the regnet suite: the table puts the published
+    difference (mmdet model zoo: 38.2 / 34.7 -> 40.3 / 36.6) beside the measured one, with the
+    backbones' parameters and MACs at 800x1280 beside them; --toy shows losses instead of AP."""
+    compare = _compare()
+    base, new = 'resnet50_maskrcnn_1x', 'regnetx_032_maskrcnn'
+    measured = {base: (0.3712, 0.3388), new: (0.3951, 0.3567)}
+    losses = {base: [2.5, 1.75, 1.25], new: [2.25, 1.5, 0.875]}
+    for name, (box, mask) in measured.items():
+        _fabricate_run(tmp_path / name, {'coco/bbox_mAP': box, 'coco/segm_mAP': mask},
+                       losses[name])
+    args = ['regnet', '--collect', '--no-latency', '--only', base, new,
+            '--work-dir', str(tmp_path)]
+    assert compare.main(args) == 0
+    table = (tmp_path / 'comparison.md').read_text()
+    rows = [[c.strip() for c in line.split('|')[1:-1]] for line in table.splitlines()
+            if line.startswith(f'| `{base}` → `{new}`')]
+    assert [r[1] for r in rows] == ['box AP', 'mask AP']
+    box, mask = rows
+    assert box[2:4] == ['38.2 → 40.3', '+2.10'] and mask[2:4] == ['34.7 → 36.6', '+1.90']
+    assert box[4:6] == ['37.12 → 39.51', f'{(0.3951 - 0.3712) * 100:+.2f}']
+    assert mask[4:6] == ['33.88 → 35.67', f'{(0.3567 - 0.3388) * 100:+.2f}']
+    truth = {base: _backbone_cost_truth('resnet50', (800, 1280)),
+             new: _backbone_cost_truth('regnet_x_3_2gf', (800, 1280))}
+    costs = {r['config']: r['cost'] for r in
+             json.loads((tmp_path / 'comparison.json').read_text())}
+    for name, (params, macs) in truth.items():
+        assert costs[name]['params'] == params, name
+        assert costs[name]['input'] == [800, 1280]
+        # torchvision publishes 3 decimals of GMACs
+        assert costs[name]['macs'] == pytest.approx(macs, rel=2e-3), name
+        assert 'latency_ms' not in costs[name]
+    params_cell = f'{truth[base][0] / 1e6:.2f} → {truth[new][0] / 1e6:.2f} ' \
+        f'({(truth[new][0] - truth[base][0]) / 1e6:+.2f})'
+    assert box[6] == params_cell and box[7].startswith(f'{truth[base][1] / 1e9:.1f} → ')
+    pairs = json.loads((tmp_path / 'comparison_pairs.json').read_text())
+    assert [(p['baseline'], p['config']) for p in pairs] == [(base, new)]
+    assert pairs[0]['metrics'][0]['published'] == [38.2, 40.3]
+    png = (tmp_path / 'comparison.png').read_bytes()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n'
+
+    # toy: no AP beside a published AP; the losses and the costs instead (costs from the cache)
+    assert compare.main(args + ['--toy']) == 0
+    table = (tmp_path / 'comparison.md').read_text()
+    assert 'instead of AP differences' in table.splitlines()[0]
+    assert 'box AP' not in table and '38.2' not in table
+    pair = next(line for line in table.splitlines() if line.startswith(f'| `{base}` → `{new}`'))
+    assert '1.250 → 0.875' in pair and params_cell in pair
+    row = next(line for line in table.splitlines() if line.startswith(f'| `{new}`'))
+    assert '2.250 → 0.875' in row
 
 
 def test_compare_refuses_unknown_suite_and_configs(capsys):
@@ -795,10 +903,15 @@ def test_compare_resnest_toy_end_to_end(tmp_path, toy_data):
                           text=True, env=env, timeout=7200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     rows = json.loads((tmp_path / 'comparison.json').read_text())
-    assert [r['config'] for r in rows] == PUBLISHED['suites']['resnest']
+    assert [r['config'] for r in rows] == PUBLISHED['suites']['resnest']['configs']
     for row in rows:
         assert row['status'] == 'ok' and row['params'] > 1e7 and row['sec_per_iter'] > 0
         assert row['measured'], row
+        assert row['loss_last'] > 0 and row['cost']['latency_ms'] > 0, row
+        assert row['cost']['train_peak_mb'] > 0, row
+    pairs = json.loads((tmp_path / 'comparison_pairs.json').read_text())
+    assert len(pairs) == len(PAIRS)
+    assert all(p['metrics'][0]['measured_diff'] is not None for p in pairs)
     assert (tmp_path / 'comparison.png').stat().st_size > 1000
 
 

@@ -100,7 +100,7 @@ def test_the_repvgg_helper_is_the_base_class_deploy_form():
     model = _toy()
     assert switch_to_deploy(model) is model and model.deployed
     assert isinstance(model.bn1, nn.Identity) and model.rep.calls == 1
-    # any other module (a neck): the outermost re-parameterisable blocks only, norms stay
+    # any other module: the outermost re-parameterisable blocks only, norms stay
     neck = nn.Sequential(nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8), _Reparam()).eval()
     assert switch_to_deploy(neck) is neck
     assert neck[2].calls == 1 and neck[2].inner.calls == 0

@@ -265,12 +265,11 @@ class BaseBackbone(BaseModule):
         another instance of the same configuration after that one's ``switch_to_deploy()``.
         Calling it twice is a no-op. Returns ``self``.
         """
-        from ..layers.deploy import (find_conv_bn_pairs, fold, is_noop, reparameterise_blocks,
-                                     set_submodule)
+        from ..layers.deploy import find_conv_bn_pairs, fold_pairs, switch_blocks_to_deploy
         if self.__dict__.get('deployed', False):
             return self
         self.eval()
-        reparameterise_blocks(self)
+        switch_blocks_to_deploy(self)
         param = next(self.parameters(), None)
         # a fixed input from a private generator: the trace neither depends on nor advances
         # the global random state
@@ -285,15 +284,7 @@ class BaseBackbone(BaseModule):
                 f'switch_to_deploy() of {type(self).__name__} traces one forward pass with an '
                 f'input of shape {tuple(example.shape)}, which failed ({type(e).__name__}: {e}); '
                 'a family that needs another input size sets deploy_trace_size') from e
-        for layer_name, norm_name in pairs:
-            layer = self.get_submodule(layer_name)
-            fused = fold(layer, self.get_submodule(norm_name))
-            fused.weight.requires_grad_(layer.weight.requires_grad)
-            set_submodule(self, layer_name, fused)
-            set_submodule(self, norm_name, nn.Identity())
-        for name, module in list(self.named_modules()):
-            if name and is_noop(module):
-                set_submodule(self, name, nn.Identity())
+        fold_pairs(self, pairs)
         self.__dict__.pop('_layer_depth_table', None)  # parameters were replaced
         self.deployed = True
         return self

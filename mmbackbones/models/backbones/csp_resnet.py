@@ -13,7 +13,6 @@ Keys are mmyolo's ``PPYOLOECSPResNet``'s, in both forms. Levels: 0 the stem (str
 """
 from typing import Optional, Sequence
 
-import torch
 import torch.nn as nn
 
 from mmbackbones.registry import MODELS
@@ -21,8 +20,7 @@ from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.args import check_choice
-from ..layers.norm_act import build_act
-from ..layers.repvgg import RepVGGBlock
+from ..layers.ppyoloe import PPYOLOE_ACT, PPYOLOE_NORM, CSPRepResStage, check_type
 from ..layers.yolo import DarknetConv
 from .base import StemStagesBackbone
 from .csp_darknet import _check_factor
@@ -32,79 +30,6 @@ __all__ = ['PPYOLOECSPResNet']
 
 # Per stage: in_channels, out_channels, num_blocks (before scaling), as mmyolo / PaddleDetection.
 PPYOLOE_P5 = ((64, 128, 3), (128, 256, 6), (256, 512, 6), (512, 1024, 3))
-PPYOLOE_NORM = dict(type='BN', momentum=0.1, eps=1e-5)
-PPYOLOE_ACT = dict(type='SiLU', inplace=True)
-
-
-class RepResBlock(nn.Module):
-    """PP-YOLOE's RepResBlock (Sec. 2.2; mmyolo's ``PPYOLOEBasicBlock``): a 3x3 conv, a RepVGG
-    block without the identity branch (its 1x1 branch scaled by a learned ``alpha``), plus the
-    input. Keys ``conv1``, ``conv2``."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict = PPYOLOE_NORM,
-                 act_cfg: Optional[dict] = PPYOLOE_ACT, shortcut: bool = True,
-                 use_alpha: bool = False):
-        super().__init__()
-        self.conv1 = DarknetConv(in_channels, out_channels, 3, norm_cfg=norm_cfg,
-                                 act_cfg=act_cfg)
-        self.conv2 = RepVGGBlock(out_channels, out_channels, norm_cfg=norm_cfg, act_cfg=act_cfg,
-                                 use_alpha=use_alpha, use_bn_first=False)
-        self.shortcut = shortcut
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv2(self.conv1(x))
-        return x + y if self.shortcut else y
-
-
-class EffectiveSE(nn.Module):
-    """Effective squeeze-excitation (Lee & Park 2020, CenterMask, arXiv 1911.06667,
-    Sec. 3.2): global average pool, one 1x1 conv (no channel reduction), a hard sigmoid gate.
-    Keys as mmyolo's ``EffectiveSELayer``: ``fc.conv``."""
-
-    def __init__(self, channels: int, act_cfg: dict = dict(type='HSigmoid')):
-        super().__init__()
-        self.fc = DarknetConv(channels, channels, 1, norm_cfg=None, act_cfg=None)
-        self.activate = build_act(act_cfg)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.activate(self.fc(x.mean((2, 3), keepdim=True)))
-
-
-class CSPRepResStage(nn.Module):
-    """One CSPRepResStage (Sec. 2.2): stride-2 conv to the mean of the input and output
-    widths, the CSP split into ``conv1`` (shortcut) and ``conv2`` -> RepResBlocks, ESE over
-    the concatenation, ``conv3`` to the output width. Keys as mmyolo's ``CSPResLayer``."""
-
-    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, block_cfg: dict,
-                 norm_cfg: dict, act_cfg: dict, attention_cfg: Optional[dict]):
-        super().__init__()
-        mid = (in_channels + out_channels) // 2
-        half = mid // 2
-        cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv_down = DarknetConv(in_channels, mid, 3, 2, **cfg)
-        self.conv1 = DarknetConv(mid, half, 1, **cfg)
-        self.conv2 = DarknetConv(mid, half, 1, **cfg)
-        block_cfg = dict(block_cfg)
-        block_cfg.pop('type')
-        block_cfg.setdefault('norm_cfg', norm_cfg)
-        block_cfg.setdefault('act_cfg', act_cfg)
-        self.blocks = nn.Sequential(*[RepResBlock(half, half, **block_cfg)
-                                      for _ in range(num_blocks)])
-        self.attn = EffectiveSE(2 * half, **{k: v for k, v in attention_cfg.items()
-                                             if k != 'type'}) if attention_cfg else None
-        self.conv3 = DarknetConv(mid, out_channels, 1, **cfg)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_down(x)
-        y = torch.cat((self.conv1(x), self.blocks(self.conv2(x))), dim=1)
-        if self.attn is not None:
-            y = self.attn(y)
-        return self.conv3(y)
-
-
-def _check_type(name: str, cfg, valid: str) -> None:
-    if not isinstance(cfg, dict) or str(cfg.get('type', '')).split('.')[-1] != valid:
-        raise ValueError(f'{name}={cfg!r}; valid values are dicts with type={valid!r}')
 
 
 @MODELS.register_module()
@@ -148,9 +73,9 @@ class PPYOLOECSPResNet(StemStagesBackbone):
         if plugins:
             raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
                              'values: None')
-        _check_type('block_cfg', block_cfg, 'PPYOLOEBasicBlock')
+        check_type('block_cfg', block_cfg, 'PPYOLOEBasicBlock')
         if attention_cfg is not None:
-            _check_type('attention_cfg', attention_cfg, 'EffectiveSELayer')
+            check_type('attention_cfg', attention_cfg, 'EffectiveSELayer')
         setting = self.resolve_arch(arch)
         if arch_ovewrite:
             if not all(isinstance(row, (list, tuple)) and len(row) == 3 for row in arch_ovewrite):
@@ -176,7 +101,8 @@ class PPYOLOECSPResNet(StemStagesBackbone):
         for index, (in_ch, out_ch, num_blocks) in enumerate(stages):
             name = f'stage{index + 1}'
             self.add_module(name, nn.Sequential(CSPRepResStage(
-                in_ch, out_ch, num_blocks, block_cfg, norm_cfg, act_cfg, attention_cfg)))
+                in_ch, out_ch, num_blocks, block_cfg, norm_cfg, act_cfg, attention_cfg,
+                stride=2)))
             self.stage_names.append(name)
             channels.append(out_ch)
             strides.append(strides[-1] * 2)

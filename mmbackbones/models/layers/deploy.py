@@ -64,17 +64,6 @@ class _UseCounter(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def reparameterise_blocks(model: nn.Module) -> None:
-    """Call ``switch_to_deploy()`` of every submodule of ``model`` (not ``model`` itself) that
-    has one, the outermost ones only: a re-parameterisable block (RepVGG) owns its subtree."""
-    owners = [m for m in model.modules() if m is not model and callable(
-        getattr(m, 'switch_to_deploy', None))]
-    inside = {id(d) for m in owners for d in m.modules() if d is not m}
-    for module in owners:
-        if id(module) not in inside:
-            module.switch_to_deploy()
-
-
 def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[str, str]]:
     """``(layer_name, norm_name)`` of every BatchNorm that can be folded into the layer before it.
 
@@ -154,3 +143,30 @@ def is_noop(module: nn.Module) -> bool:
         return True  # dropout of any rate is the identity in eval mode
     return type(module).__name__ == 'DropPath' and not list(module.parameters()) and not list(
         module.buffers())
+
+
+
+def switch_blocks_to_deploy(model: nn.Module) -> None:
+    """Call ``switch_to_deploy()`` of every submodule of ``model`` that has one (a
+    re-parameterisable block), the outermost ones only: each owns its subtree."""
+    own = [m for m in model.modules() if m is not model and callable(
+        getattr(m, 'switch_to_deploy', None))]
+    inside = {id(d) for m in own for d in m.modules() if d is not m}
+    for module in own:
+        if id(module) not in inside:
+            module.switch_to_deploy()
+
+
+def fold_pairs(model: nn.Module, pairs: List[Tuple[str, str]]) -> None:
+    """Fold each ``(layer, norm)`` pair of :func:`find_conv_bn_pairs` (the norm becomes
+    ``nn.Identity``), and replace dropout / drop-path, the identity in eval mode, by
+    ``nn.Identity``."""
+    for layer_name, norm_name in pairs:
+        layer = model.get_submodule(layer_name)
+        fused = fold(layer, model.get_submodule(norm_name))
+        fused.weight.requires_grad_(layer.weight.requires_grad)
+        set_submodule(model, layer_name, fused)
+        set_submodule(model, norm_name, nn.Identity())
+    for name, module in list(model.named_modules()):
+        if name and is_noop(module):
+            set_submodule(model, name, nn.Identity())

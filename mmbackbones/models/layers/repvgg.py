@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .deploy import reparameterise_blocks
+from .deploy import switch_blocks_to_deploy
 from .norm_act import build_act, build_norm
 
 __all__ = ['RepVGGBlock', 'ConvBN', 'fuse_conv_bn_weights', 'switch_to_deploy']
@@ -146,16 +146,16 @@ class RepVGGBlock(nn.Module):
 
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
-    """The deploy form of any module, e.g. a neck or a block on its own; returns ``model``.
+    """The deploy form of any module; returns ``model``.
 
-    A module with its own ``switch_to_deploy()`` (a backbone: BatchNorms folded too, see
-    ``BaseBackbone.switch_to_deploy``; a RepVGG block) does it; for any other module (a neck,
-    mmyolo's models) the re-parameterisable blocks inside switch, as the base class's first step
-    does (:func:`~mmbackbones.models.layers.deploy.reparameterise_blocks`), and its other
-    BatchNorms stay, so that its keys stay those of mmyolo's deploy form."""
+    A module with its own ``switch_to_deploy()`` (a backbone or a YOLO neck: BatchNorms folded
+    too, see ``BaseBackbone.switch_to_deploy``; a RepVGG block) does it; in any other module
+    (mmyolo's models, a container) the re-parameterisable blocks switch, as in the base class's
+    first step (:func:`~mmbackbones.models.layers.deploy.switch_blocks_to_deploy`), and the
+    other BatchNorms stay: the keys of mmyolo's deploy form."""
     own = getattr(model, 'switch_to_deploy', None)
     if callable(own):
         own()
     else:
-        reparameterise_blocks(model)
+        switch_blocks_to_deploy(model)
     return model

@@ -141,16 +141,22 @@ class SPPBottleneck(nn.Module):
     ``kernel_sizes`` a tuple: parallel max-pools of those sizes (SPP of YOLOv3-SPP / YOLOv4,
     He et al. 2015's pyramid at stride 1; YOLOX: 5, 9, 13). An int ``k``: SPPF of YOLOv5 v6,
     three ``k x k`` pools in series, the same receptive fields as SPP (5, 9, 13 for k=5) for
-    fewer operations. Keys as mmdet's ``SPPBottleneck`` / mmyolo's ``SPPFBottleneck``.
+    fewer operations. ``use_conv_first=False`` pools the input itself, without the first conv
+    (``conv1`` is None; PP-YOLOE's neck). Keys as mmdet's ``SPPBottleneck`` / mmyolo's
+    ``SPPFBottleneck``.
     """
 
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_sizes: Union[int, Sequence[int]] = (5, 9, 13), conv_cfg=None,
-                 norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT, mid_channels_scale: float = 0.5):
+                 norm_cfg=YOLO_NORM, act_cfg=YOLO_ACT, mid_channels_scale: float = 0.5,
+                 use_conv_first: bool = True):
         super().__init__()
-        mid = int(in_channels * mid_channels_scale)
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.conv1 = DarknetConv(in_channels, mid, 1, **cfg)
+        if use_conv_first:
+            mid = int(in_channels * mid_channels_scale)
+            self.conv1 = DarknetConv(in_channels, mid, 1, **cfg)
+        else:
+            mid, self.conv1 = in_channels, None
         self.serial = isinstance(kernel_sizes, int)
         if self.serial:
             self.poolings = nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
@@ -164,7 +170,8 @@ class SPPBottleneck(nn.Module):
         self.conv2 = DarknetConv(mid * branches, out_channels, 1, **cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
+        if self.conv1 is not None:
+            x = self.conv1(x)
         if self.serial:
             y1 = self.poolings(x)
             y2 = self.poolings(y1)

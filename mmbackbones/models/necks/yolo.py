@@ -117,11 +117,20 @@ class YOLOv5PAFPN(BaseModule):
             for i in range(last))
         self.out_layers = nn.ModuleList(nn.Identity() for _ in width)
         self.out_channels = tuple(width)
+        self.input_channels = tuple(width)  # the real widths of the inputs
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple:
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f'YOLOv5PAFPN got {len(inputs)} inputs; in_channels names '
-                             f'{len(self.in_channels)}')
+            raise ValueError(f'{type(self).__name__} got {len(inputs)} inputs; in_channels '
+                             f'names {len(self.in_channels)}')
+        for high, low in zip(inputs, inputs[1:]):
+            # each level is fused with the 2x upsampled next one: the sizes must halve exactly
+            if high.shape[-2] != 2 * low.shape[-2] or high.shape[-1] != 2 * low.shape[-1]:
+                raise ValueError(
+                    f'{type(self).__name__} got maps of sizes '
+                    f'{[tuple(x.shape[-2:]) for x in inputs]}; each must be twice the next: '
+                    'pad the image to a multiple of the largest stride (32), as the detectors '
+                    'do')
         reduced = [layer(x) for layer, x in zip(self.reduce_layers, inputs)]
         inner = [reduced[-1]]  # top-down, lowest resolution first
         for step, index in enumerate(range(len(inputs) - 1, 0, -1)):
@@ -135,6 +144,11 @@ class YOLOv5PAFPN(BaseModule):
         return tuple(layer(x) for layer, x in zip(self.out_layers, outs))
 
     def train(self, mode: bool = True):
+        if mode and self.__dict__.get('deployed', False):
+            raise RuntimeError(
+                f'{type(self).__name__} was switched to its deploy form (switch_to_deploy()) '
+                'and cannot train any more; build a new neck and load the training-form '
+                'checkpoint to train')
         super().train(mode)
         if self.freeze_all:
             for module in self.modules():
@@ -142,4 +156,24 @@ class YOLOv5PAFPN(BaseModule):
                     module.eval()
                 for param in module.parameters(recurse=False):
                     param.requires_grad = False
+        return self
+
+    def switch_to_deploy(self):
+        """The inference form, in place, as a backbone's (docs/deploy.md): re-parameterisable
+        blocks (RepVGG) fused into single convs, then every BatchNorm that only follows a conv
+        folded into it, found by tracing one forward pass of small inputs (2x2 maps at the
+        lowest resolution). Leaves the neck in eval mode, refusing ``train()``; a no-op the
+        second time. Returns ``self``."""
+        from ..layers.deploy import find_conv_bn_pairs, fold_pairs, switch_blocks_to_deploy
+        if self.__dict__.get('deployed', False):
+            return self
+        self.eval()
+        switch_blocks_to_deploy(self)
+        param = next(self.parameters())
+        last = len(self.input_channels) - 1
+        gen = torch.Generator().manual_seed(0)  # as a backbone's: the global state untouched
+        example = [torch.rand(1, c, 2 << (last - i), 2 << (last - i), generator=gen).to(
+            param.device, param.dtype) for i, c in enumerate(self.input_channels)]
+        fold_pairs(self, find_conv_bn_pairs(self, example))
+        self.deployed = True
         return self
