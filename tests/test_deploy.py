@@ -14,6 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmbackbones
 from mmbackbones.models.backbones.base import BaseBackbone
+from mmbackbones.models.layers.same_padding import Conv2dSame
 from mmbackbones.zoo import get_variant, list_variants
 
 from .helpers import no_default_scope, randomise  # noqa: F401
@@ -93,6 +94,19 @@ def test_only_batchnorms_that_read_a_layer_output_alone_are_folded():
         model.train()
 
 
+def test_the_repvgg_helper_is_the_base_class_deploy_form():
+    from mmbackbones.models.layers.repvgg import switch_to_deploy
+    # a backbone: its own switch_to_deploy(), BatchNorms folded
+    model = _toy()
+    assert switch_to_deploy(model) is model and model.deployed
+    assert isinstance(model.bn1, nn.Identity) and model.rep.calls == 1
+    # any other module: the outermost re-parameterisable blocks only, norms stay
+    neck = nn.Sequential(nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8), _Reparam()).eval()
+    assert switch_to_deploy(neck) is neck
+    assert neck[2].calls == 1 and neck[2].inner.calls == 0
+    assert isinstance(neck[1], nn.BatchNorm2d)
+
+
 class _ReturnsTheConvOutput(_Toy):
 
     def forward(self, x):
@@ -110,6 +124,67 @@ def test_a_layer_output_the_model_returns_is_not_folded():
     assert isinstance(model.bn1, nn.BatchNorm2d)
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(model(x), expected))
+
+
+class _Standardised(nn.Conv2d):
+    """A conv subclass the folding does not know (weight standardisation): never folded."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return self._conv_forward(x, w, self.bias)
+
+
+class _SamePadded(_Toy):
+    """A norm after a layer that is not folded (its output is freed once the norm has run, and
+    an in-place activation allocates nothing before the next conv's output), then a plain and
+    a TensorFlow-padded convolution whose norms fold."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = _Standardised(3, 8, 3, padding=1, bias=False)
+        self.conv3 = Conv2dSame(8, 8, 3, stride=2, groups=8, bias=True)
+
+    def forward(self, x):
+        x = self.bn1(self.conv1(x)).relu_()
+        x = self.bn2(self.conv2(x)).relu_()
+        return (self.bn3(self.conv3(x)), )
+
+
+def test_batchnorms_after_same_padded_convs_fold_and_only_those():
+    # regression: the id of a freed norm input was taken by a later conv output, so that conv
+    # was folded twice (with a norm that is not its own)
+    torch.manual_seed(0)
+    model = _SamePadded().eval()
+    randomise(model)
+    inputs = [torch.rand(2, 3, 29, 37), torch.rand(1, 3, 32, 32)]
+    with torch.no_grad():
+        expected = [model(x)[0] for x in inputs]
+    model.switch_to_deploy()
+    assert isinstance(model.bn1, nn.BatchNorm2d)
+    assert isinstance(model.bn2, nn.Identity) and isinstance(model.bn3, nn.Identity)
+    assert type(model.conv3) is Conv2dSame
+    with torch.no_grad():
+        for x, want in zip(inputs, expected):
+            torch.testing.assert_close(model(x)[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_same_padded_deployed_state_dict_loads_into_a_fresh_deployed_model(tmp_path):
+    # mmseg's MobileNetV3: TensorFlow padding in the stem and the strided depthwise convs;
+    # every BatchNorm there reads a conv output alone, so every one folds, in every instance
+    model = mmbackbones.build_backbone('mobilenetv3_small_mmseg').eval()
+    randomise(model)
+    x = torch.rand(1, 3, 61, 75)
+    with torch.no_grad():
+        expected = model(x)
+    model.switch_to_deploy()
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    torch.save(model.state_dict(), tmp_path / 'deployed.pth')
+    fresh = mmbackbones.build_backbone('mobilenetv3_small_mmseg').switch_to_deploy()
+    fresh.load_state_dict(torch.load(tmp_path / 'deployed.pth'), strict=True)
+    with torch.no_grad():
+        for got, want in zip(fresh(x), expected):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_a_fold_keeps_the_frozen_state_of_the_layer():

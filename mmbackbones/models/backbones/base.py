@@ -271,9 +271,12 @@ class BaseBackbone(BaseModule):
         self.eval()
         switch_blocks_to_deploy(self)
         param = next(self.parameters(), None)
+        # a fixed input from a private generator: the trace neither depends on nor advances
+        # the global random state
         example = torch.rand(1, self._deploy_in_channels(), *self.deploy_trace_size,
-                             device=param.device if param is not None else None,
-                             dtype=param.dtype if param is not None else None)
+                             generator=torch.Generator().manual_seed(0))
+        if param is not None:
+            example = example.to(param.device, param.dtype)
         try:
             pairs = find_conv_bn_pairs(self, example)
         except Exception as e:

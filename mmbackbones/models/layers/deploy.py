@@ -7,6 +7,11 @@ the very tensor the layer returned, no other operation reads that tensor (every 
 seen through a ``TorchFunctionMode``) and the model does not return it. So no family needs to
 name its pairs, and a BatchNorm after an addition, a pre-norm, or one after a convolution whose
 output also feeds a shortcut stay as they are.
+
+Every tensor whose identity is compared (layer outputs, norm inputs) is kept alive until the
+pass ends: CPython reuses the id of a freed tensor, and a norm whose input was freed (the output
+of a layer that is not watched) would otherwise match whichever layer output was allocated at
+the same address later, a wrong fold that also differs between two instances of one model.
 """
 from typing import Dict, List, Tuple
 
@@ -16,9 +21,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.overrides import TorchFunctionMode
 
+from .same_padding import Conv2dSame
+
 # Exact types: a subclass (weight standardisation, deformable offsets) may compute something
-# the folding arithmetic does not know about.
-FOLDABLE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+# the folding arithmetic does not know about. Conv2dSame zero-pads its input, then runs
+# F.conv2d of its own weight and bias: a norm after it folds like one after nn.Conv2d.
+FOLDABLE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, Conv2dSame)
 # Calls that read a tensor's metadata, not its values: not a use that forbids a fold.
 _METADATA = {'size', 'dim', 'shape', 'ndim', 'ndimension', 'numel', 'device', 'dtype',
              'is_contiguous', 'stride', 'requires_grad', 'layout', 'is_floating_point',
@@ -67,6 +75,7 @@ def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[st
     out_dims: Dict[nn.Module, int] = {}
     watched: Dict[int, torch.Tensor] = {}
     norm_in: Dict[nn.Module, int] = {}  # norm -> id(input tensor)
+    norm_inputs: List[torch.Tensor] = []  # kept alive: their ids stay unique (module docstring)
     counter = _UseCounter(watched)
 
     def layer_hook(module, args, output):
@@ -80,6 +89,7 @@ def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[st
     def norm_hook(module, args):
         calls[module] = calls.get(module, 0) + 1
         norm_in[module] = id(args[0]) if args else None
+        norm_inputs.extend(args[:1])
 
     handles = []
     for module in model.modules():

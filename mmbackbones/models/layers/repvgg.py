@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
+from .deploy import switch_blocks_to_deploy
 from .norm_act import build_act, build_norm
 
 __all__ = ['RepVGGBlock', 'ConvBN', 'fuse_conv_bn_weights', 'switch_to_deploy']
@@ -145,9 +146,16 @@ class RepVGGBlock(nn.Module):
 
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
-    """Call ``switch_to_deploy()`` on ``model`` and every submodule that has one (each is
-    idempotent), e.g. to deploy a neck or a block on its own."""
-    for module in list(model.modules()):
-        if hasattr(module, 'switch_to_deploy'):
-            module.switch_to_deploy()
+    """The deploy form of any module; returns ``model``.
+
+    A module with its own ``switch_to_deploy()`` (a backbone or a YOLO neck: BatchNorms folded
+    too, see ``BaseBackbone.switch_to_deploy``; a RepVGG block) does it; in any other module
+    (mmyolo's models, a container) the re-parameterisable blocks switch, as in the base class's
+    first step (:func:`~mmbackbones.models.layers.deploy.switch_blocks_to_deploy`), and the
+    other BatchNorms stay: the keys of mmyolo's deploy form."""
+    own = getattr(model, 'switch_to_deploy', None)
+    if callable(own):
+        own()
+    else:
+        switch_blocks_to_deploy(model)
     return model

@@ -177,8 +177,9 @@ class YOLOv5PAFPN(BaseModule):
         switch_blocks_to_deploy(self)
         param = next(self.parameters())
         last = len(self.input_channels) - 1
-        example = [torch.rand(1, c, 2 << (last - i), 2 << (last - i), device=param.device,
-                              dtype=param.dtype) for i, c in enumerate(self.input_channels)]
+        gen = torch.Generator().manual_seed(0)  # as a backbone's: the global state untouched
+        example = [torch.rand(1, c, 2 << (last - i), 2 << (last - i), generator=gen).to(
+            param.device, param.dtype) for i, c in enumerate(self.input_channels)]
         fold_pairs(self, find_conv_bn_pairs(self, example))
         self.deployed = True
         return self
