@@ -87,6 +87,25 @@ def test_import_is_cheap():
     assert out.stdout.strip() == 'False'
 
 
+def test_shapes_only_builds_the_same_structure_and_restores_initialisation():
+    """The README table builds under zoo.shapes_only (no initialisation): same modules,
+    parameters and buffers as a plain meta-device build, and initialisation works again after."""
+    from mmbackbones.zoo import shapes_only
+    init_fn, reset_fn = torch.nn.init.kaiming_uniform_, torch.nn.Conv2d.reset_parameters
+    with shapes_only():
+        fast = mmbackbones.build_backbone('swin_tiny_patch4_window7_224')
+        assert torch.nn.Conv2d(3, 4, 3).weight.is_meta
+    with torch.device('meta'):
+        plain = mmbackbones.build_backbone('swin_tiny_patch4_window7_224')
+    assert repr(fast) == repr(plain)
+    assert ([(k, v.shape, v.dtype) for k, v in fast.state_dict().items()]
+            == [(k, v.shape, v.dtype) for k, v in plain.state_dict().items()])
+    assert (fast.level_channels, fast.level_strides) == (plain.level_channels, plain.level_strides)
+    assert torch.nn.init.kaiming_uniform_ is init_fn and torch.nn.Conv2d.reset_parameters is reset_fn
+    conv, norm = torch.nn.Conv2d(3, 4, 3), torch.nn.LayerNorm(4)
+    assert conv.weight.abs().sum() > 0 and torch.equal(norm.weight, torch.ones(4))
+
+
 def test_readme_tables_are_generated_from_the_zoo():
     import os
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
