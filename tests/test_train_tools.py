@@ -148,9 +148,13 @@ def test_unmergeable_cfg_option_is_a_clear_error(refusals):
 
 def test_missing_real_data_says_where_and_how(tmp_path):
     nowhere = str(tmp_path / 'no_coco') + '/'
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_maskrcnn.py', '--work-dir',
-                     str(tmp_path / 'wd'), '--cfg-options',
-                     f'train_dataloader.dataset.data_root={nowhere}'])
+    from .tool_runs import run_tools  # both runs in one interpreter
+    proc, seg = run_tools([
+        ['tools/train.py', ['configs/swin_maskrcnn.py', '--work-dir', str(tmp_path / 'wd'),
+                            '--cfg-options', f'train_dataloader.dataset.data_root={nowhere}']],
+        ['tools/train.py', ['configs/swin_upernet_ade20k.py', '--work-dir', str(tmp_path / 'wd'),
+                            '--cfg-options',
+                            f'train_dataloader.dataset.data_root={tmp_path / "no_ade"}']]])
     assert proc.returncode == 1, explain(proc)
     err = proc.stderr
     assert 'Traceback' not in err
@@ -158,9 +162,7 @@ def test_missing_real_data_says_where_and_how(tmp_path):
     assert '--cfg-options train_dataloader.dataset.data_root=' in err
     assert 'docs/training.md' in err and 'configs/swin_maskrcnn.py --toy' in err
 
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_upernet_ade20k.py', '--work-dir',
-                     str(tmp_path / 'wd'), '--cfg-options',
-                     f'train_dataloader.dataset.data_root={tmp_path / "no_ade"}'])
+    proc = seg
     assert proc.returncode == 1, explain(proc)
     assert osp.join(str(tmp_path / 'no_ade'), 'images/training') in proc.stderr
 
