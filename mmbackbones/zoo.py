@@ -5,6 +5,7 @@ so ``import mmbackbones`` fills the zoo. Rows are plain data: the backbone confi
 of the reference implementations whose weights convert exactly, the exact backbone parameter
 count (classifier head excluded) and the paper the variant comes from.
 """
+import contextlib
 import copy
 import difflib
 import fnmatch
@@ -97,14 +98,46 @@ def build_backbone(name: str, **overrides):
     return MODELS.build(get_variant(name).build_cfg(**overrides))
 
 
+@contextlib.contextmanager
+def shapes_only():
+    """Build modules for their structure only: on the meta device, with parameter
+    initialisation turned off (``torch.nn.init``'s in-place initialisers and the
+    ``reset_parameters`` of torch's layers do nothing inside).
+
+    Meta tensors hold no values, so initialising them can only cost time; it is most of the
+    time a meta-device build takes (the initialisers run through torch's Python
+    decompositions there). Everything is restored on exit."""
+    import torch
+    from torch import nn
+    saved = []
+
+    def replace(owner, name, value):
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+    try:
+        for name, fn in list(vars(nn.init).items()):
+            if name.endswith('_') and not name.startswith('_') and callable(fn):
+                replace(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        for cls in {c for c in vars(nn).values() if isinstance(c, type)
+                    and issubclass(c, nn.Module)} | {nn.modules.conv._ConvNd,
+                                                      nn.modules.batchnorm._NormBase}:
+            if 'reset_parameters' in cls.__dict__:
+                replace(cls, 'reset_parameters', lambda self: None)
+        with torch.device('meta'):
+            yield
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+
+
 def variant_table() -> str:
     """The README's model-zoo table, in Markdown (generated, never typed by hand)."""
     lines = ['| variant | class | params (M) | level channels | level strides | reference weights | source |',
              '|---|---|---|---|---|---|---|']
-    import torch
     for name in list_variants():
         v = _VARIANTS[name]
-        with torch.device('meta'):  # shapes only: no memory, no initialisation cost
+        with shapes_only():  # the levels' channels and strides are all the table reads
             model = build_backbone(name)
         refs = ', '.join(f'{k}: `{r["type"] if isinstance(r, dict) else r}`'
                          for k, r in v.refs.items())

@@ -23,22 +23,85 @@ TOY_BASE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
                     'resnet18_retinanet.py')
 
 
-@pytest.mark.parametrize('case', ['syntax', 'syntax_in_base', 'name_error'])
-def test_config_mistakes_name_file_and_line(tmp_path, case):
+CONFIG_MISTAKES = ['syntax', 'syntax_in_base', 'name_error']
+BROKEN_ANNOTATIONS = ['truncated', 'no_images']
+UNUSABLE_IMAGES = ['empty', 'garbage']
+
+
+def _config_mistake(tmp_path, case):
+    """(config, file the message names, its line) for a config with mistake ``case``."""
     base = tmp_path / 'base.py'
     if case == 'syntax_in_base':
         _write(base, f'_base_ = [{TOY_BASE!r}]\nx = 1\nmodel = dict(backbone=dict(depth=18)\n')
         config = _write(tmp_path / 'child.py', "_base_ = ['./base.py']\n")
-        where, line = str(base), 3
-    elif case == 'syntax':
+        return config, str(base), 3
+    if case == 'syntax':
         config = _write(tmp_path / 'broken.py', f'_base_ = [{TOY_BASE!r}]\n\n'
                         'train_cfg = dict(max_epochs=2,, val_interval=1)\n')
-        where, line = config, 3
+        return config, config, 3
+    config = _write(tmp_path / 'undefined.py', f'_base_ = [{TOY_BASE!r}]\n'
+                    'lr = base_lr * 2\n')
+    return config, config, 2
+
+
+def _coco_copy(toy, tmp_path):
+    root = tmp_path / 'data' / 'toy_coco'
+    shutil.copytree(osp.join(toy, 'toy_coco'), root)
+    return root
+
+
+def _damage_annotations(coco_copy, damage):
+    ann = coco_copy / 'annotations' / 'instances_train.json'
+    if damage == 'truncated':
+        data = ann.read_bytes()
+        ann.write_bytes(data[:len(data) // 2])
     else:
-        config = _write(tmp_path / 'undefined.py', f'_base_ = [{TOY_BASE!r}]\n'
-                        'lr = base_lr * 2\n')
-        where, line = config, 2
-    proc = run_tool([PY, 'tools/train.py', config, '--work-dir', str(tmp_path / 'wd')])
+        data = json.loads(ann.read_text())
+        del data['images']
+        ann.write_text(json.dumps(data))
+    return ann
+
+
+def _damage_image(coco_copy, damage):
+    images = sorted(os.listdir(coco_copy / 'train'))
+    victim = coco_copy / 'train' / images[3]
+    victim.write_bytes(b'' if damage == 'empty' else b'<html>not found</html>')
+    return victim, len(images)
+
+
+def _train_det_args(root, tmp_path):
+    return ['tools/train.py', [DET_TOY, '--work-dir', str(tmp_path / 'wd'), '--cfg-options']
+            + det_options(str(root.parent))]
+
+
+@pytest.fixture(scope='module')
+def refused_runs(toy_root, tmp_path_factory):
+    """{(test, case): (process, what the test checks)}: every refused train.py run of the
+    config and data tests below, run in one interpreter (tests/tool_runs.py: each is what
+    `python tools/train.py ARGS` does), each with its own inputs and work dir."""
+    runs, facts = {}, {}
+    for case in CONFIG_MISTAKES:
+        tmp_path = tmp_path_factory.mktemp(case)
+        config, where, line = _config_mistake(tmp_path, case)
+        runs['config', case] = ['tools/train.py', [config, '--work-dir', str(tmp_path / 'wd')]]
+        facts['config', case] = config, where, line
+    for damage in BROKEN_ANNOTATIONS:
+        tmp_path = tmp_path_factory.mktemp(damage)
+        coco = _coco_copy(toy_root, tmp_path)
+        facts['annotations', damage] = _damage_annotations(coco, damage)
+        runs['annotations', damage] = _train_det_args(coco, tmp_path)
+    for damage in UNUSABLE_IMAGES:
+        tmp_path = tmp_path_factory.mktemp(damage)
+        coco = _coco_copy(toy_root, tmp_path)
+        facts['image', damage] = _damage_image(coco, damage)
+        runs['image', damage] = _train_det_args(coco, tmp_path)
+    from .tool_runs import run_tools
+    return {key: (proc, facts[key]) for key, proc in zip(runs, run_tools(list(runs.values())))}
+
+
+@pytest.mark.parametrize('case', CONFIG_MISTAKES)
+def test_config_mistakes_name_file_and_line(refused_runs, case):
+    proc, (config, where, line) = refused_runs['config', case]
     assert proc.returncode == 2, explain(proc)
     assert f'config file {where}, line {line}: ' in proc.stderr, explain(proc)
     assert 'Traceback' not in proc.stderr
@@ -54,28 +117,12 @@ def test_config_mistakes_name_file_and_line(tmp_path, case):
 # --------------------------------------------------------------------------- data files
 @pytest.fixture
 def coco_copy(toy_root, tmp_path):
-    root = tmp_path / 'data' / 'toy_coco'
-    shutil.copytree(osp.join(toy_root, 'toy_coco'), root)
-    return root
+    return _coco_copy(toy_root, tmp_path)
 
 
-def _train_det(root, tmp_path):
-    options = det_options(str(root.parent))
-    return run_tool([PY, 'tools/train.py', DET_TOY, '--work-dir', str(tmp_path / 'wd'),
-                     '--cfg-options'] + options)
-
-
-@pytest.mark.parametrize('damage', ['truncated', 'no_images'])
-def test_broken_coco_annotation_file_is_named(coco_copy, tmp_path, damage):
-    ann = coco_copy / 'annotations' / 'instances_train.json'
-    if damage == 'truncated':
-        data = ann.read_bytes()
-        ann.write_bytes(data[:len(data) // 2])
-    else:
-        data = json.loads(ann.read_text())
-        del data['images']
-        ann.write_text(json.dumps(data))
-    proc = _train_det(coco_copy, tmp_path)
+@pytest.mark.parametrize('damage', BROKEN_ANNOTATIONS)
+def test_broken_coco_annotation_file_is_named(refused_runs, damage):
+    proc, ann = refused_runs['annotations', damage]
     assert proc.returncode == 1, explain(proc)
     assert f'{ann} is not' in proc.stderr, explain(proc)
     assert 'train_dataloader.dataset' in proc.stderr
@@ -86,16 +133,13 @@ def test_broken_coco_annotation_file_is_named(coco_copy, tmp_path, damage):
     assert 'Traceback' not in proc.stderr
 
 
-@pytest.mark.parametrize('damage', ['empty', 'garbage'])
-def test_unusable_image_is_named(coco_copy, tmp_path, damage):
-    images = sorted(os.listdir(coco_copy / 'train'))
-    victim = coco_copy / 'train' / images[3]
-    victim.write_bytes(b'' if damage == 'empty' else b'<html>not found</html>')
-    proc = _train_det(coco_copy, tmp_path)
+@pytest.mark.parametrize('damage', UNUSABLE_IMAGES)
+def test_unusable_image_is_named(refused_runs, damage):
+    proc, (victim, count) = refused_runs['image', damage]
     assert proc.returncode == 1, explain(proc)
     expected = 'empty (0 bytes)' if damage == 'empty' else "not an image (it starts with b'<html>no"
     assert f'{victim}: {expected}' in proc.stderr, explain(proc)
-    assert f'1 of {len(images)} images cannot be used' in proc.stderr
+    assert f'1 of {count} images cannot be used' in proc.stderr
     assert 'Traceback' not in proc.stderr
 
 

@@ -91,35 +91,56 @@ def checkpoint_meta(path):
 
 
 # --------------------------------------------------------------------------- bad input
-def test_missing_config_file():
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_maskrcn.py'])
-    assert proc.returncode == 2, explain(proc)
-    assert 'config file not found: configs/swin_maskrcn.py' in proc.stderr
-    assert 'configs/swin_maskrcnn.py' in proc.stderr  # the close match is suggested
-    assert 'Traceback' not in proc.stderr
-
-    proc = run_tool([PY, 'tools/test.py', 'nowhere.py', 'nothing.pth'])
-    assert proc.returncode == 2 and 'not found' in proc.stderr, explain(proc)
-    assert 'Traceback' not in proc.stderr
-
-
-@pytest.mark.parametrize('option, message', [
+MALFORMED_CFG_OPTIONS = [
     ('train_cfg.max_epochs', 'is not a KEY=VALUE pair'),
     ('train_cfg.max_epochs=', 'has no value'),
     ('=3', 'is not a KEY=VALUE pair'),
     ('model..backbone=3', 'is not a valid dotted key'),
     ('model.backbone.depths=[2,2,6', 'cannot parse the value'),
-])
-def test_malformed_cfg_options(option, message):
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_maskrcnn.py', '--cfg-options', option])
+]
+
+
+@pytest.fixture(scope='module')
+def refusals(tmp_path_factory):
+    """The refused command lines below, run in one interpreter (tests/tool_runs.py: each is
+    what `python TOOL ARGS` does), by name."""
+    runs = {
+        'missing_config': ['tools/train.py', ['configs/swin_maskrcn.py']],
+        'missing_config_test': ['tools/test.py', ['nowhere.py', 'nothing.pth']],
+        'unmergeable': ['tools/train.py', ['configs/swin_maskrcnn.py', '--cfg-options',
+                                           'model.backbone.type.depths=[1,1,1,1]']],
+    }
+    for option, _ in MALFORMED_CFG_OPTIONS:
+        runs[option] = ['tools/train.py', ['configs/swin_maskrcnn.py', '--cfg-options', option]]
+    if not torch.cuda.is_available():  # with a GPU it would train
+        runs['amp'] = ['tools/train.py', [DET_TOY, '--toy', '--amp', '--work-dir',
+                                          str(tmp_path_factory.mktemp('amp'))]]
+    from .tool_runs import run_tools
+    return dict(zip(runs, run_tools(list(runs.values()))))
+
+
+def test_missing_config_file(refusals):
+    proc = refusals['missing_config']
+    assert proc.returncode == 2, explain(proc)
+    assert 'config file not found: configs/swin_maskrcn.py' in proc.stderr
+    assert 'configs/swin_maskrcnn.py' in proc.stderr  # the close match is suggested
+    assert 'Traceback' not in proc.stderr
+
+    proc = refusals['missing_config_test']
+    assert proc.returncode == 2 and 'not found' in proc.stderr, explain(proc)
+    assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('option, message', MALFORMED_CFG_OPTIONS)
+def test_malformed_cfg_options(refusals, option, message):
+    proc = refusals[option]
     assert proc.returncode == 2, explain(proc)
     assert '--cfg-options' in proc.stderr and message in proc.stderr, explain(proc)
     assert 'Traceback' not in proc.stderr
 
 
-def test_unmergeable_cfg_option_is_a_clear_error():
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_maskrcnn.py', '--cfg-options',
-                     'model.backbone.type.depths=[1,1,1,1]'])
+def test_unmergeable_cfg_option_is_a_clear_error(refusals):
+    proc = refusals['unmergeable']
     assert proc.returncode == 2, explain(proc)
     assert 'cannot be merged' in proc.stderr and '_delete_=True' in proc.stderr
     assert 'Traceback' not in proc.stderr
@@ -127,9 +148,13 @@ def test_unmergeable_cfg_option_is_a_clear_error():
 
 def test_missing_real_data_says_where_and_how(tmp_path):
     nowhere = str(tmp_path / 'no_coco') + '/'
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_maskrcnn.py', '--work-dir',
-                     str(tmp_path / 'wd'), '--cfg-options',
-                     f'train_dataloader.dataset.data_root={nowhere}'])
+    from .tool_runs import run_tools  # both runs in one interpreter
+    proc, seg = run_tools([
+        ['tools/train.py', ['configs/swin_maskrcnn.py', '--work-dir', str(tmp_path / 'wd'),
+                            '--cfg-options', f'train_dataloader.dataset.data_root={nowhere}']],
+        ['tools/train.py', ['configs/swin_upernet_ade20k.py', '--work-dir', str(tmp_path / 'wd'),
+                            '--cfg-options',
+                            f'train_dataloader.dataset.data_root={tmp_path / "no_ade"}']]])
     assert proc.returncode == 1, explain(proc)
     err = proc.stderr
     assert 'Traceback' not in err
@@ -137,17 +162,14 @@ def test_missing_real_data_says_where_and_how(tmp_path):
     assert '--cfg-options train_dataloader.dataset.data_root=' in err
     assert 'docs/training.md' in err and 'configs/swin_maskrcnn.py --toy' in err
 
-    proc = run_tool([PY, 'tools/train.py', 'configs/swin_upernet_ade20k.py', '--work-dir',
-                     str(tmp_path / 'wd'), '--cfg-options',
-                     f'train_dataloader.dataset.data_root={tmp_path / "no_ade"}'])
+    proc = seg
     assert proc.returncode == 1, explain(proc)
     assert osp.join(str(tmp_path / 'no_ade'), 'images/training') in proc.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
-def test_amp_without_gpu_is_refused(tmp_path):
-    proc = run_tool([PY, 'tools/train.py', DET_TOY, '--toy', '--amp', '--work-dir',
-                     str(tmp_path)])
+def test_amp_without_gpu_is_refused(refusals):
+    proc = refusals['amp']
     assert proc.returncode == 2 and '--amp needs a GPU' in proc.stderr, explain(proc)
 
 

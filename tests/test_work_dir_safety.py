@@ -154,7 +154,15 @@ def test_kill_during_a_checkpoint_save_keeps_the_previous_one(toy_root, tmp_path
 def test_resume_with_nothing_to_resume_stops(tmp_path):
     """Fails before any data is read, so the toy data need not exist."""
     work_dir = tmp_path / 'never_trained'
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir), '--resume'])
+    # The tool runs in pairs, each pair in one interpreter (tests/tool_runs.py: each run is
+    # what `python tools/train.py ARGS` does). The work dir is checked after the pair: a run
+    # removes only a work dir it created, so one left by the first run would still be there.
+    from .tool_runs import run_tools
+    proc, second = run_tools([
+        ['tools/train.py', [SEG_TOY, '--work-dir', str(work_dir), '--resume']],
+        ['tools/train.py', [SEG_TOY, '--work-dir', str(work_dir), '--resume-or-start',
+                            '--cfg-options',
+                            f'train_dataloader.dataset.data_root={tmp_path / "no_data"}']]])
     assert proc.returncode == 1, explain(proc)
     assert f'--resume: no checkpoint in {work_dir}' in proc.stderr, explain(proc)
     assert 'run without --resume' in proc.stderr and '--resume-or-start' in proc.stderr
@@ -162,9 +170,7 @@ def test_resume_with_nothing_to_resume_stops(tmp_path):
     assert not work_dir.exists()  # nothing left behind by a run that never started
 
     # --resume-or-start goes ahead from scratch (and here stops at the missing data).
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
-                     '--resume-or-start', '--cfg-options',
-                     f'train_dataloader.dataset.data_root={tmp_path / "no_data"}'])
+    proc = second
     assert proc.returncode == 1, explain(proc)
     assert f'--resume-or-start: no checkpoint in {work_dir}, starting from scratch' \
         in proc.stderr, explain(proc)
@@ -177,13 +183,15 @@ def test_resume_with_nothing_to_resume_stops(tmp_path):
     os.utime(work_dir / 'iter_2.pth', (1e9, 1e9))
     (work_dir / 'iter_4.pth').write_bytes(b'x')
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_8.pth'))
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir), '--resume'])
+    proc, second = run_tools([
+        ['tools/train.py', [SEG_TOY, '--work-dir', str(work_dir), '--resume']],
+        ['tools/train.py', [SEG_TOY, '--work-dir', str(work_dir), '--resume-or-start',
+                            '--cfg-options',
+                            f'train_dataloader.dataset.data_root={tmp_path / "no_data"}']]])
     assert proc.returncode == 1, explain(proc)
     assert f'names {work_dir / "iter_8.pth"}, which does not exist' in proc.stderr
     assert f'--resume {work_dir / "iter_2.pth"}' in proc.stderr, explain(proc)
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', str(work_dir),
-                     '--resume-or-start', '--cfg-options',
-                     f'train_dataloader.dataset.data_root={tmp_path / "no_data"}'])
+    proc = second
     assert proc.returncode == 1, explain(proc)
     assert f'skipping {work_dir / "iter_8.pth"}: missing' in proc.stderr, explain(proc)
     assert f'skipping {work_dir / "iter_4.pth"}: not a complete torch checkpoint' in proc.stderr
@@ -192,12 +200,14 @@ def test_resume_with_nothing_to_resume_stops(tmp_path):
 
 
 def test_resume_flags_are_documented_and_exclusive():
-    proc = run_tool([PY, 'tools/train.py', '--help'])
+    from .tool_runs import run_tools  # both runs in one interpreter
+    proc, exclusive = run_tools([['tools/train.py', ['--help']],
+                                 ['tools/train.py', [SEG_TOY, '--resume', '--resume-or-start']]])
     assert proc.returncode == 0
     text = ' '.join(proc.stdout.split())
     assert '--resume-or-start' in text and 'else start from scratch' in text
     assert 'stops with an error when there is none' in text
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--resume', '--resume-or-start'])
+    proc = exclusive
     assert proc.returncode == 2 and 'not allowed with argument' in proc.stderr, explain(proc)
 
 
