@@ -95,7 +95,7 @@ SLOW_BUILDS |= {
     'mobilenetv1_retinanet', 'mobilenetv3_large_retinanet', 'mobilenetv2_deeplabv3_ade20k',
     'convnext_cascade_maskrcnn_3x', 'swin_cascade_maskrcnn_3x', 'resnet50_cascade_maskrcnn_3x',
     'efficientnetv2_s_maskrcnn', 'efficientnet_b0_upernet_ade20k',
-    'pvt_tiny_retinanet', 'pvt_small_retinanet', 'pvtv2_b2_maskrcnn'}
+    'pvt_tiny_retinanet', 'pvt_small_retinanet', 'pvtv2_b2_maskrcnn', 'pvt_small_maskrcnn'}
 # The ResNet family's 101-layer configs share their code path with the 50-layer ones.
 SLOW_BUILDS |= {'res2net101_cascade_rcnn', 'resnest101_cascade_maskrcnn', 'resnest101_cascade_rcnn',
                 'resnest101_deeplabv3_ade20k', 'resnest101_fasterrcnn', 'resnest101_maskrcnn',
