@@ -85,3 +85,33 @@ def test_training_mode_reports_time_and_peak_memory(tool, capsys):
     with pytest.raises(SystemExit):
         tool.main(['resnet18', '--with-cp'])
     assert '--with-cp needs --train' in capsys.readouterr().err
+
+
+def test_deploy_times_a_references_own_deploy_form_too(tool, monkeypatch):
+    """mmyolo's RepVGG blocks re-parameterise themselves: '--deploy' adds mmyolo after its own
+    switch_to_deploy (a fused copy: every RepVGGBlock left with its single 3x3 convolution,
+    the original untouched), checked against its training form; timm's ResNet has none."""
+    pytest.importorskip('mmyolo')
+    from mmyolo.models.layers import RepVGGBlock
+    made = []
+
+    def recording(impl):
+        made.append((impl, tool.reference_deploy.__wrapped__(impl)))
+        return made[-1][1]
+
+    recording.__wrapped__ = tool.reference_deploy
+    monkeypatch.setattr(tool, 'reference_deploy', recording)
+    notes = []
+    rows = tool.benchmark_variant(tool.get_variant('efficientrep_n'), ['mmyolo'], [1], (64, 96),
+                                  0, 1, False, tool.torch.device('cpu'), notes, deploy=True)
+    assert [r['impl'] for r in rows] == ['ours', 'ours-train', 'ours-deploy-cl', 'mmyolo',
+                                         'mmyolo-deploy']
+    assert rows[-1]['model'] == 'YOLOv6EfficientRep, its own switch_to_deploy'
+    assert not notes  # same feature shapes, and the fused copy's outputs equal the original's
+    (original, deployed), = made
+    fused = [m for m in deployed.module.modules() if isinstance(m, RepVGGBlock)]
+    assert fused and all(hasattr(b, 'rbr_reparam') and not hasattr(b, 'rbr_dense') for b in fused)
+    assert all(hasattr(b, 'rbr_dense') for b in original.module.modules()
+               if isinstance(b, RepVGGBlock))
+    resnet = tool.Impl('timm', 'resnet18', tool.build_reference('resnet18', 'timm').model, None)
+    assert recording.__wrapped__(resnet) is None

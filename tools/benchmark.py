@@ -7,11 +7,16 @@
 
 With ``--deploy`` the first implementation, the one every ratio is taken against, is the deploy
 form (``switch_to_deploy()``: BatchNorm folded), timed beside the training form ('ours-train')
-and the deploy form in channels-last ('ours-deploy-cl', ``to_channels_last()``).
+and the deploy form in channels-last ('ours-deploy-cl', ``to_channels_last()``). A reference
+with a re-parameterisation of its own (mmyolo's ``RepVGGBlock.switch_to_deploy``, timm's
+``reparameterize_model``) is timed in both forms too: '<ref>-deploy' is a copy of it after that
+switch, whose outputs are checked against the training form's (a note where they differ).
+
+    python tools/benchmark.py efficientrep_s --deploy --refs mmyolo --size 640 640 --batch-sizes 1
 
 Every implementation runs in eval mode under ``torch.inference_mode()`` and produces the
 multi-level features a detector consumes (not the classifier path): ours is
-``mmbackbones.build_backbone(variant)`` with its default ``out_indices``; each reference is the
+``mmbackbones.build_backbone(variant)`` returning every level; each reference is the
 one the variant's zoo row names, built and read by :mod:`mmbackbones.references` exactly as
 the weight-parity tests do (``Reference.levels``: the same levels as ours, in our layout).
 
@@ -31,6 +36,7 @@ is left out of those rows.
     python tools/benchmark.py resnet50 --train --with-cp --size 512 512 --batch-sizes 2
 """
 import argparse
+import copy
 import datetime
 import gc
 import os
@@ -65,17 +71,27 @@ class Impl:
     own_format: bool = False  # keeps its own memory format (converts its input itself)
 
 
+def build_every_level(variant: Variant, **overrides) -> nn.Module:
+    """``variant`` returning every level, as each reference does (``Reference.levels``), so
+    that both sides return, and in training back-propagate from, the same features (a YOLO
+    variant's default ``out_indices`` are its last three levels only)."""
+    with torch.device('meta'):  # shapes only
+        num_levels = mmbackbones.build_backbone(variant.name, **overrides).num_levels
+    return mmbackbones.build_backbone(variant.name, out_indices=tuple(range(num_levels)),
+                                      **overrides)
+
+
 def build_ours(variant: Variant, with_cp: bool = False) -> Impl:
-    model = mmbackbones.build_backbone(variant.name, **({'with_cp': True} if with_cp else {}))
+    model = build_every_level(variant, **({'with_cp': True} if with_cp else {}))
     return Impl('ours', variant.name, model, model)
 
 
 def build_ours_deploy(variant: Variant) -> List[Impl]:
     """The deploy form first (ratios are taken against it), the training form, and the deploy
     form in channels-last."""
-    deployed = mmbackbones.build_backbone(variant.name).switch_to_deploy()
-    training = mmbackbones.build_backbone(variant.name).eval()
-    channels_last = mmbackbones.build_backbone(variant.name).switch_to_deploy().to_channels_last()
+    deployed = build_every_level(variant).switch_to_deploy()
+    training = build_every_level(variant).eval()
+    channels_last = build_every_level(variant).switch_to_deploy().to_channels_last()
     return [Impl('ours', f'{variant.name}, deploy form', deployed, deployed),
             Impl('ours-train', 'training form', training, training),
             Impl('ours-deploy-cl', 'deploy form, channels_last', channels_last, channels_last,
@@ -99,6 +115,42 @@ def build_ref(variant: Variant, source: str, size: Tuple[int, int]) -> Impl:
     """Raises ReferenceUnavailable where the row lists no such reference or it cannot be built."""
     ref = build_reference(variant, source, size)
     return Impl(source, ref.name, ref.model, ref.levels)
+
+
+def reference_deploy(impl: Impl) -> Optional[Impl]:
+    """A copy of a reference (same weights) after its library's own re-parameterisation, or
+    None where it has none.
+
+    OpenMMLab's convention is a ``switch_to_deploy()`` on each re-parameterisable block (what
+    ``mmyolo.utils.switch_to_deploy`` calls on every ``RepVGGBlock``): called here on the
+    outermost such modules. timm's is ``reparameterize_model``, for models whose modules have
+    ``reparameterize()`` or ``fuse()``. torchvision has none.
+    """
+    model = impl.module
+    if impl.name == 'timm':
+        if not any(hasattr(m, 'reparameterize') or hasattr(m, 'fuse') for m in model.modules()):
+            return None
+        from timm.utils.model import reparameterize_model
+        deployed = reparameterize_model(model)  # a copy
+    else:
+        switches = [m for m in model.modules() if callable(getattr(m, 'switch_to_deploy', None))]
+        if impl.name == 'torchvision' or not switches:
+            return None
+        deployed = copy.deepcopy(model)
+        own = [m for m in deployed.modules() if callable(getattr(m, 'switch_to_deploy', None))]
+        inside = {id(d) for m in own for d in m.modules() if d is not m}
+        for module in own:
+            if id(module) not in inside:
+                module.switch_to_deploy()
+    deployed.eval()
+    forward = impl.forward
+    if getattr(forward, '__self__', None) is not None:  # Reference.levels, bound to the original
+        ref = forward.__self__
+        forward = type(ref)(ref.source, ref.name, deployed, ref.levels_fn).levels
+    else:
+        forward = deployed
+    return Impl(f'{impl.name}-deploy', f'{impl.model_name}, its own switch_to_deploy',
+                deployed, forward)
 
 
 # ------------------------------------------------------------------------------ timing
@@ -174,6 +226,9 @@ def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequen
             if with_cp:
                 enable_checkpointing(impl)
             impls.append(impl)
+            deployed = reference_deploy(impl) if deploy else None
+            if deployed is not None:
+                impls.append(deployed)
         except ReferenceUnavailable as e:
             notes.append(f'{variant.name}: {name} skipped: {e}')
             print(f'[{variant.name}] {name} skipped: {e}', file=sys.stderr)
@@ -191,12 +246,21 @@ def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequen
         torch.manual_seed(0)
         x = torch.rand(batch, 3, *size, device=device).contiguous(memory_format=memory_format)
         with torch.inference_mode():
-            expected = _shapes(impls[0].forward(x))
-            for impl in impls[1:]:
-                got = _shapes(impl.forward(x))
-                if got != expected:  # not the same work: time it, but flag it in the table
-                    notes.append(f'{variant.name} batch {batch}: {impl.name} features {got} '
-                                 f'differ from ours {expected}')
+            outputs = {impl.name: list(impl.forward(x)) for impl in impls}
+        expected = _shapes(outputs['ours'])
+        for impl in impls[1:]:
+            got = _shapes(outputs[impl.name])
+            if got != expected:  # not the same work: time it, but flag it in the table
+                notes.append(f'{variant.name} batch {batch}: {impl.name} features {got} '
+                             f'differ from ours {expected}')
+            trained = outputs.get(impl.name[:-len('-deploy')], ())
+            if impl.name.endswith('-deploy') and _shapes(trained) == got:
+                # a reference's deploy copy has its training form's weights: same outputs
+                error = max((a - b).abs().max().item() for a, b in zip(trained, outputs[impl.name]))
+                if error > 1e-4:
+                    notes.append(f'{variant.name} batch {batch}: {impl.name} differs from its '
+                                 f'training form by up to {error:.2g}')
+        del outputs
         for impl in impls:
             impl.times = []
         time_interleaved(impls, x, warmup, repeats, train)
