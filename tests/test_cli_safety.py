@@ -27,7 +27,6 @@ import os.path as osp
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 import torch

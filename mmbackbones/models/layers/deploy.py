@@ -145,7 +145,6 @@ def is_noop(module: nn.Module) -> bool:
         module.buffers())
 
 
-
 def switch_blocks_to_deploy(model: nn.Module) -> None:
     """Call ``switch_to_deploy()`` of every submodule of ``model`` that has one (a
     re-parameterisable block), the outermost ones only: each owns its subtree."""
