@@ -242,6 +242,11 @@ class PyramidVisionTransformer(BaseBackbone):
         'large': dict(embed_dims=64, num_layers=(3, 8, 27, 3)),
     }
     arch_keys = ('embed_dims', 'num_layers')
+    # v1 only: its patch embeddings pad sides that are not a multiple of their stride, and
+    # resize the position tables to each patch grid, by sizes computed in Python
+    onnx_static_family_reason = ('the patch embeddings pad each side to a multiple of their '
+                                 'stride and resize the position tables to the patch grid, by '
+                                 'sizes computed in Python from each input')
     _defaults = dict(embed_dims=64, num_layers=(3, 4, 6, 3), num_heads=(1, 2, 5, 8),
                      mlp_ratios=(8, 8, 4, 4))
 
@@ -413,6 +418,7 @@ class PyramidVisionTransformerV2(PyramidVisionTransformer):
     feed-forward), plus ``linear`` for the b2_li variant. Defaults as mmdet's (PVTv2-b1's
     shape with PVT-Small's depths)."""
 
+    onnx_static_family_reason = ''  # overlapping embeddings: no padding, no table
     arch_settings = {
         'b0': dict(embed_dims=32, num_layers=(2, 2, 2, 2)),
         'b1': dict(embed_dims=64, num_layers=(2, 2, 2, 2)),
