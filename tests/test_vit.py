@@ -202,3 +202,21 @@ def test_pasted_mmseg_upernet_dict_builds_with_our_neck():
         neck = mmbackbones.MODELS.build(neck)
     assert list(ours.out_channels) == neck.in_channels and ours.out_strides == (16, ) * 4
     assert re.search(r'eps=1e-06', repr(ours.blocks[0].norm1))
+
+
+def test_set_input_size_keeps_what_the_model_computes_at_that_size():
+    """The position table resized once (a fixed-size export) gives the outputs the model gave
+    at that size, resizing per forward with timm's antialiased kernel; other sizes still run."""
+    torch.manual_seed(0)
+    model = mmbackbones.build_backbone('vit_tiny_patch16_224').eval()
+    randomise(model)
+    x = torch.randn(1, 3, 72, 100)
+    with torch.no_grad():
+        before = model(x)
+        model.set_input_size((72, 100))
+        after = model(x)
+        model(torch.randn(1, 3, 64, 64))
+    assert model.pos_grid == (5, 7)
+    assert model.pos_embed.shape[1] == 1 + 5 * 7
+    for a, b in zip(before, after):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)

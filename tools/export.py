@@ -168,6 +168,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not dynamic:
         print(f'note: {type(model).__name__}: height and width fixed at {size[0]}x{size[1]} '
               f'(batch dynamic): {model.onnx_static_reason}')
+        if hasattr(model, 'set_input_size'):  # resize position tables once, not in the graph
+            model.set_input_size(size)
     export_onnx(model, args.onnx, size, dynamic)
     shapes = check_sizes(size, dynamic)
     try:

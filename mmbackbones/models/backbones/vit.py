@@ -379,6 +379,19 @@ class VisionTransformer(BaseBackbone):
         return resize_pos_embed(self.pos_embed, self.pos_grid, grid, self.num_extra_tokens,
                                 self.interpolate_mode, self.interpolate_antialias)
 
+    def set_input_size(self, img_size) -> None:
+        """Resize the position table once to the patch grid of ``img_size`` (H, W) and keep it
+        (timm's ``set_input_size``): at that size the model computes what it computed before,
+        and resizes nothing per forward. ``tools/export.py`` does this for a fixed-size export:
+        torch's ONNX exporter has no antialiased bicubic resize."""
+        h, w = self._pair('img_size', img_size)
+        p = self.patch_size
+        grid = (-(-h // p), -(-w // p)) if self.patch_embed.pad else (h // p, w // p)
+        with torch.no_grad():
+            table = self.resized_pos_embed(grid).clone()
+        self.pos_embed = nn.Parameter(table, requires_grad=self.pos_embed.requires_grad)
+        self.img_size, self.pos_grid = (h, w), grid
+
     def forward(self, x: torch.Tensor):
         tokens, hw = self.patch_embed(x)
         if self.cls_token is not None:
