@@ -31,7 +31,7 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, drop_path_rates
+from ..layers import DropPath, Mlp, drop_path_rates, init_transformer_weights
 from .base import BaseBackbone
 
 __all__ = ['PyramidVisionTransformer', 'PyramidVisionTransformerV2']
@@ -366,21 +366,16 @@ class PyramidVisionTransformer(BaseBackbone):
 
     # ------------------------------------------------------------------- init
     def _init_default_weights(self):
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Conv2d):
+        def convs_and_position_tables(module):
+            if isinstance(module, nn.Conv2d):
                 fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
                 nn.init.normal_(module.weight, 0, (2.0 / (fan_out // module.groups))**0.5)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, PatchEmbed) and module.pos_grid is not None:
                 trunc_normal_(module.pos_embed, std=0.02)
+
+        init_transformer_weights(self, convs_and_position_tables)
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor):

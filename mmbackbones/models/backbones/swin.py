@@ -22,7 +22,7 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, drop_path_rates
+from ..layers import DropPath, Mlp, drop_path_rates, init_transformer_weights
 from ..layers.windows import merge_windows, partition_windows
 from .base import BaseBackbone
 
@@ -439,16 +439,11 @@ class SwinTransformer(BaseBackbone):
         self._is_init = True
 
     def _init_default_weights(self):
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, WindowAttention):
+        def bias_tables(module):
+            if isinstance(module, WindowAttention):
                 trunc_normal_(module.relative_position_bias_table, std=0.02)
+
+        init_transformer_weights(self, bias_tables)
         if self.use_abs_pos_embed:
             trunc_normal_(self.absolute_pos_embed, std=0.02)
 

@@ -31,7 +31,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, drop_path_rates, openmmlab_scope
+from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
+                      openmmlab_scope)
 from .base import BaseBackbone
 
 __all__ = ['VisionTransformer', 'resize_pos_embed']
@@ -361,14 +362,7 @@ class VisionTransformer(BaseBackbone):
 
     # ------------------------------------------------------------------- init
     def _init_default_weights(self):
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_transformer_weights(self)
         trunc_normal_(self.pos_embed, std=0.02)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)

@@ -47,7 +47,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, drop_path_rates, merge_windows, partition_windows
+from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights, merge_windows,
+                      partition_windows)
 from .base import BaseBackbone
 
 __all__ = ['ViTDet']
@@ -307,20 +308,15 @@ class ViTDet(BaseBackbone):
 
     # ------------------------------------------------------------------- init
     def _init_default_weights(self):
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, RelPosAttention) and module.use_rel_pos:
+        def relative_tables(module):
+            if isinstance(module, RelPosAttention) and module.use_rel_pos:
                 for table in (module.rel_pos_h, module.rel_pos_w):
                     if self.rel_pos_zero_init:
                         nn.init.zeros_(table)
                     else:
                         trunc_normal_(table, std=0.02)
+
+        init_transformer_weights(self, relative_tables)
         if self.pos_embed is not None:
             trunc_normal_(self.pos_embed, std=0.02)
 

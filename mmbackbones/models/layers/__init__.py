@@ -3,6 +3,7 @@ from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, int_tuple, openmmlab
 from .checkpoint import checkpoint_module
 from .conv_plugin import PluginMixin, build_conv, check_dcn, stage_plugins
 from .drop_path import DropPath, drop_path_rates
+from .init import init_transformer_weights
 from .inverted_residual import ConvNormAct, FusedMBConv, InvertedResidual, make_divisible
 from .mlp import Mlp
 from .norm_act import LayerNorm2d, build_act, build_norm
@@ -24,3 +25,5 @@ __all__ += ['PADDING_MODES', 'Conv2dSame', 'ConvNormAct', 'FusedMBConv', 'Invert
             'same_pad_amounts']
 # Channel-first LayerNorm (registered as mmbackbones.LN2d) and window partitioning (Swin, ViTDet).
 __all__ += ['LayerNorm2d', 'merge_windows', 'partition_windows']
+# The transformer families' default initialisation.
+__all__ += ['init_transformer_weights']
