@@ -220,3 +220,10 @@ def test_set_input_size_keeps_what_the_model_computes_at_that_size():
     assert model.pos_embed.shape[1] == 1 + 5 * 7
     for a, b in zip(before, after):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('family', ['VisionTransformer', 'PyramidVisionTransformer',
+                                    'SwinTransformer'])
+def test_transformers_refuse_a_norm_other_than_layer_norm(family):
+    with pytest.raises(ValueError, match=r"norm_cfg=\{'type': 'BN'\}; only dict\(type='LN'\)"):
+        mmbackbones.MODELS.build(dict(type=f'mmbackbones.{family}', norm_cfg=dict(type='BN')))

@@ -31,7 +31,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, drop_path_rates, init_transformer_weights
+from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
+                      layer_norm_factory)
 from .base import BaseBackbone
 
 __all__ = ['PyramidVisionTransformer', 'PyramidVisionTransformerV2']
@@ -182,7 +183,6 @@ class PVTStage(nn.Module):
         self.norm = norm
 
 
-_NORM_KEYS = ('type', 'eps', 'requires_grad')
 _OPENMMLAB_ACT = dict(type='GELU')
 
 
@@ -358,11 +358,7 @@ class PyramidVisionTransformer(BaseBackbone):
     def _norm_layer(norm_cfg):
         if norm_cfg is None:
             return functools.partial(nn.LayerNorm, eps=1e-6)
-        if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' or not set(
-                norm_cfg) <= set(_NORM_KEYS):
-            raise ValueError(f"norm_cfg={norm_cfg!r}; only dict(type='LN') is implemented "
-                             '(optional keys: eps, requires_grad)')
-        return functools.partial(nn.LayerNorm, eps=norm_cfg.get('eps', 1e-5))
+        return layer_norm_factory(norm_cfg)
 
     # ------------------------------------------------------------------- init
     def _init_default_weights(self):

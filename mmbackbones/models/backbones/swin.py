@@ -22,7 +22,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, Mlp, drop_path_rates, init_transformer_weights
+from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
+                      layer_norm_factory)
 from ..layers.windows import merge_windows, partition_windows
 from .base import BaseBackbone
 
@@ -239,7 +240,6 @@ class SwinStage(nn.Module):
 
 # OpenMMLab's defaults for arguments whose other values we do not implement.
 _OPENMMLAB_ACT = dict(type='GELU')
-_NORM_KEYS = ('type', 'eps', 'requires_grad')
 
 
 @MODELS.register_module()
@@ -389,12 +389,7 @@ class SwinTransformer(BaseBackbone):
     def _norm_layer(norm_cfg):
         if norm_cfg is None:
             return nn.LayerNorm
-        if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' or not set(
-                norm_cfg) <= set(_NORM_KEYS):
-            raise ValueError(f'norm_cfg={norm_cfg!r}; only dict(type=\'LN\') is implemented '
-                             f'(optional keys: eps, requires_grad)')
-        eps = norm_cfg.get('eps', 1e-5)
-        return functools.partial(nn.LayerNorm, eps=eps)
+        return layer_norm_factory(norm_cfg)
 
     @classmethod
     def _resolve_arch(cls, arch, embed_dims=None, depths=None, num_heads=None) -> Dict:

@@ -17,7 +17,6 @@ every level has ``ceil(H / patch_size)`` x ``ceil(W / patch_size)`` positions, t
 project's contract. With ``patch_pad=0`` (mmseg's argument) the strided conv floors instead:
 the last ``H % patch_size`` rows and ``W % patch_size`` columns are dropped.
 """
-import functools
 import re
 from typing import Optional, Tuple
 
@@ -32,7 +31,7 @@ from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
-                      openmmlab_scope)
+                      layer_norm_factory, openmmlab_scope)
 from .base import BaseBackbone
 
 __all__ = ['VisionTransformer', 'resize_pos_embed']
@@ -118,7 +117,6 @@ class ViTBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-_NORM_KEYS = ('type', 'eps', 'requires_grad')
 _GELU = dict(type='GELU')
 
 
@@ -354,11 +352,7 @@ class VisionTransformer(BaseBackbone):
 
     @staticmethod
     def _norm_layer(norm_cfg):
-        if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' or not set(
-                norm_cfg) <= set(_NORM_KEYS):
-            raise ValueError(f"norm_cfg={norm_cfg!r}; only dict(type='LN') is implemented "
-                             '(optional keys: eps, requires_grad)')
-        return functools.partial(nn.LayerNorm, eps=norm_cfg.get('eps', 1e-5))
+        return layer_norm_factory(norm_cfg)
 
     # ------------------------------------------------------------------- init
     def _init_default_weights(self):

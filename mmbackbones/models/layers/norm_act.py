@@ -4,6 +4,7 @@ mmcv's builders are used so that every norm and activation registered with OpenM
 (``SyncBN``, ``GN``, ``MMSyncBN``, ``GELU``, ...). mmcv is imported lazily: ``import mmbackbones``
 must stay cheap, and plain BN / ReLU models still build where mmcv is not installed.
 """
+import functools
 from typing import Optional
 
 import torch
@@ -82,3 +83,16 @@ class LayerNorm2d(nn.LayerNorm):
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
                          self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+_LAYER_NORM_KEYS = ('type', 'eps', 'requires_grad')
+
+
+def layer_norm_factory(norm_cfg) -> functools.partial:
+    """``nn.LayerNorm`` with ``norm_cfg``'s eps (default 1e-5), for the transformer families,
+    which implement only LN; any other ``norm_cfg`` is refused by name."""
+    if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' or not set(
+            norm_cfg) <= set(_LAYER_NORM_KEYS):
+        raise ValueError(f"norm_cfg={norm_cfg!r}; only dict(type='LN') is implemented "
+                         '(optional keys: eps, requires_grad)')
+    return functools.partial(nn.LayerNorm, eps=norm_cfg.get('eps', 1e-5))
