@@ -222,8 +222,30 @@ def test_set_input_size_keeps_what_the_model_computes_at_that_size():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize('family', ['VisionTransformer', 'PyramidVisionTransformer',
-                                    'SwinTransformer'])
-def test_transformers_refuse_a_norm_other_than_layer_norm(family):
-    with pytest.raises(ValueError, match=r"norm_cfg=\{'type': 'BN'\}; only dict\(type='LN'\)"):
-        mmbackbones.MODELS.build(dict(type=f'mmbackbones.{family}', norm_cfg=dict(type='BN')))
+@pytest.mark.parametrize('family,valid', [
+    ('VisionTransformer', "dict(type='LN')"), ('PyramidVisionTransformer', "dict(type='LN')"),
+    ('SwinTransformer', "dict(type='LN')"), ('ViTDet', "dict(type='LN')"),
+    ('ConvNeXt', "dict(type='LN2d') or dict(type='LN')")])
+def test_layer_norm_families_refuse_any_other_norm(family, valid):
+    for norm_cfg in (dict(type='BN'), dict(type='LN', momentum=0.1)):
+        message = f'norm_cfg={norm_cfg!r}; only {valid} is implemented (optional keys: eps, ' \
+                  'requires_grad)'
+        with pytest.raises(ValueError, match=re.escape(message)):
+            mmbackbones.MODELS.build(dict(type=f'mmbackbones.{family}', norm_cfg=norm_cfg))
+
+
+@pytest.mark.parametrize('family,eps', [('ViTDet', 1e-6), ('ConvNeXt', 1e-6)])
+def test_layer_norm_families_keep_the_openmmlab_default_eps_and_requires_grad(family, eps):
+    """ViTDet's default norm_cfg (mmdet's projects/ViTDet) and ConvNeXt's (mmpretrain) set
+    eps 1e-6; requires_grad=False leaves no LayerNorm parameter to train, as mmcv's norms."""
+    arch = dict(arch='atto') if family == 'ConvNeXt' else dict(
+        embed_dim=32, depth=4, num_heads=2, window_size=4, img_size=64, pretrain_img_size=64)
+    model = mmbackbones.MODELS.build(dict(type=f'mmbackbones.{family}', **arch))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and {m.eps for m in norms} == {eps}
+    frozen = mmbackbones.MODELS.build(dict(type=f'mmbackbones.{family}', **arch, norm_cfg=dict(
+        type='LN', eps=1e-5, requires_grad=False)))
+    norms = [m for m in frozen.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert {m.eps for m in norms} == {1e-5}
+    assert not any(p.requires_grad for m in norms for p in m.parameters())
+    assert any(p.requires_grad for p in frozen.parameters())

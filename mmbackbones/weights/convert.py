@@ -492,10 +492,13 @@ def check_fits(converted, model, checkpoint: str, source: str):
     return missing, unexpected, matched
 
 
-def rename_keys(state_dict, rules):
-    """Apply ``(pattern, replacement)`` regex rules in order to every key."""
+def rename_keys(state_dict, rules, drop: Tuple[str, ...] = ()):
+    """Apply ``(pattern, replacement)`` regex rules in order to every key; keys starting with
+    one of ``drop`` (a classifier head) are left out."""
     out = {}
     for key, value in state_dict.items():
+        if drop and key.startswith(drop):
+            continue
         for pattern, repl in rules:
             key = re.sub(pattern, repl, key)
         out[key] = value

@@ -38,15 +38,14 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import DropPath, LayerNorm2d, build_act, drop_path_rates
+from ..layers import (DropPath, LayerNorm2d, build_act, drop_path_rates, freeze_layer_norms,
+                      layer_norm_factory)
 from .base import BaseBackbone
 
 __all__ = ['ConvNeXt']
 
 _DEFAULT_NORM = dict(type='LN2d', eps=1e-6)
 _DEFAULT_ACT = dict(type='GELU')
-_NORM_TYPES = ('LN2d', 'LN')
-_NORM_KEYS = ('type', 'eps', 'requires_grad')
 
 
 class GlobalResponseNorm(nn.Module):
@@ -198,17 +197,18 @@ class ConvNeXt(BaseBackbone):
                             ('gap_before_final_norm', gap_before_final_norm)):
             if not isinstance(value, bool):
                 raise TypeError(f'{name}={value!r}; valid values are True, False')
-        eps, norm_requires_grad = self._norm_settings(norm_cfg)
+        norm_layer = layer_norm_factory(norm_cfg, channels_first=True, default_eps=1e-6)
+        eps = norm_layer.keywords['eps']  # the blocks' norm, channel-last with linear_pw_conv
         self.depths, self.channels = depths, channels
         self.gap_before_final_norm = gap_before_final_norm
         self.pad_multiple = stem_patch_size * 2**(len(depths) - 1)
 
         self.downsample_layers = nn.ModuleList([nn.Sequential(
             nn.Conv2d(in_channels, channels[0], stem_patch_size, stride=stem_patch_size),
-            LayerNorm2d(channels[0], eps=eps))])
+            norm_layer(channels[0]))])
         for i in range(1, len(depths)):
             self.downsample_layers.append(nn.Sequential(
-                LayerNorm2d(channels[i - 1], eps=eps),
+                norm_layer(channels[i - 1]),
                 nn.Conv2d(channels[i - 1], channels[i], 2, stride=2)))
         rates = drop_path_rates(drop_path_rate, depths)
         self.stages = nn.ModuleList([
@@ -223,21 +223,9 @@ class ConvNeXt(BaseBackbone):
         for index in self._requested_out_indices:
             if -len(depths) <= index < len(depths):
                 index %= len(depths)
-                self.add_module(f'norm{index}', LayerNorm2d(channels[index], eps=eps))
-        if not norm_requires_grad:
-            for module in self.modules():
-                if isinstance(module, nn.LayerNorm):
-                    module.requires_grad_(False)
+                self.add_module(f'norm{index}', norm_layer(channels[index]))
+        freeze_layer_norms(self, norm_cfg)
         self._setup_levels(channels, [stem_patch_size * 2**i for i in range(len(depths))])
-
-    @staticmethod
-    def _norm_settings(norm_cfg):
-        if (not isinstance(norm_cfg, dict) or norm_cfg.get('type') not in _NORM_TYPES
-                or not set(norm_cfg) <= set(_NORM_KEYS)):
-            raise ValueError(f'norm_cfg={norm_cfg!r}; ConvNeXt is built with LayerNorm only: '
-                             f"valid values are dict(type='LN2d') or dict(type='LN'), with "
-                             f'optional keys {list(_NORM_KEYS[1:])}')
-        return float(norm_cfg.get('eps', 1e-6)), bool(norm_cfg.get('requires_grad', True))
 
     # ------------------------------------------------------------------ init
     def _init_default_weights(self):

@@ -31,8 +31,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
-                      layer_norm_factory)
+from ..layers import (DropPath, Mlp, drop_path_rates, freeze_layer_norms,
+                      init_transformer_weights, int_pair, layer_norm_factory)
 from .base import BaseBackbone
 
 __all__ = ['PyramidVisionTransformer', 'PyramidVisionTransformerV2']
@@ -299,7 +299,7 @@ class PyramidVisionTransformer(BaseBackbone):
         else:
             raise ValueError(f'embed_norm_eps={embed_norm_eps!r}; valid values are None or a '
                              'positive float')
-        img_size = self._pair('pretrain_img_size', pretrain_img_size)
+        img_size = int_pair('pretrain_img_size', pretrain_img_size)
         self.use_abs_pos_embed = bool(use_abs_pos_embed)
         channels = [embed_dims * heads for heads in num_heads]
         rates = drop_path_rates(drop_path_rate, num_layers)
@@ -320,10 +320,7 @@ class PyramidVisionTransformer(BaseBackbone):
                 embed = nn.Identity()
             stages.append(PVTStage(embed, blocks, norm))
         self.stages = nn.ModuleList(stages)
-        if norm_cfg is not None and not norm_cfg.get('requires_grad', True):
-            for module in self.modules():
-                if isinstance(module, nn.LayerNorm):
-                    module.requires_grad_(False)
+        freeze_layer_norms(self, norm_cfg)
         level_strides, total = [], 1
         for stride in strides:
             total *= stride
@@ -341,18 +338,6 @@ class PyramidVisionTransformer(BaseBackbone):
             raise ValueError(f'arch={arch!r} and {", ".join(given)} were both given; describe '
                              'the model one way: arch, or embed_dims/num_layers/... as in mmdet')
         return dict(cls._defaults, **cls.resolve_arch(arch))
-
-    @staticmethod
-    def _pair(name, value) -> Tuple[int, int]:
-        if isinstance(value, int):
-            value = (value, value)
-        elif isinstance(value, (tuple, list)) and len(value) == 1:
-            value = (value[0], value[0])
-        if not (isinstance(value, (tuple, list)) and len(value) == 2
-                and all(isinstance(v, int) and v > 0 for v in value)):
-            raise ValueError(f'{name}={value!r}; valid values are a positive int or a tuple '
-                             'of 1 or 2 of them (H, W)')
-        return tuple(value)
 
     @staticmethod
     def _norm_layer(norm_cfg):

@@ -22,8 +22,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
-                      layer_norm_factory)
+from ..layers import (DropPath, Mlp, drop_path_rates, freeze_layer_norms,
+                      init_transformer_weights, layer_norm_factory)
 from ..layers.windows import merge_windows, partition_windows
 from .base import BaseBackbone
 
@@ -360,10 +360,7 @@ class SwinTransformer(BaseBackbone):
         # Only the levels that are returned get an output norm (so a classification-style
         # out_indices=(3,) has exactly the reference model's single final norm).
         self._setup_out_norms(channels, norm_layer)
-        if norm_cfg is not None and not norm_cfg.get('requires_grad', True):
-            for module in self.modules():
-                if isinstance(module, nn.LayerNorm):
-                    module.requires_grad_(False)
+        freeze_layer_norms(self, norm_cfg)
         self._setup_levels(channels, strides)
 
     def _setup_out_norms(self, channels, norm_layer):

@@ -17,7 +17,6 @@ every level has ``ceil(H / patch_size)`` x ``ceil(W / patch_size)`` positions, t
 project's contract. With ``patch_pad=0`` (mmseg's argument) the strided conv floors instead:
 the last ``H % patch_size`` rows and ``W % patch_size`` columns are dropped.
 """
-import re
 from typing import Optional, Tuple
 
 import torch
@@ -27,11 +26,11 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmbackbones.references import reference_levels, timm_create_kwargs
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter
+from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
-                      layer_norm_factory, openmmlab_scope)
+from ..layers import (DropPath, Mlp, drop_path_rates, freeze_layer_norms,
+                      init_transformer_weights, int_pair, layer_norm_factory, openmmlab_scope)
 from .base import BaseBackbone
 
 __all__ = ['VisionTransformer', 'resize_pos_embed']
@@ -242,7 +241,7 @@ class VisionTransformer(BaseBackbone):
                              'multiple of the patch) and 0 (floor)')
         if not isinstance(patch_size, int) or patch_size < 1:
             raise ValueError(f'patch_size={patch_size!r}; valid values are positive ints')
-        self.img_size = self._pair('img_size', img_size)
+        self.img_size = int_pair('img_size', img_size)
         self.patch_size = patch_size
         self.pos_grid = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
         if min(self.pos_grid) < 1:
@@ -273,10 +272,7 @@ class VisionTransformer(BaseBackbone):
                      proj_bias, drop_rate, attn_drop_rate, rates[i], norm_layer)
             for i in range(depth))
         self.norm = norm_layer(dims) if final_norm else nn.Identity()
-        if not norm_cfg.get('requires_grad', True):
-            for module in self.modules():
-                if isinstance(module, nn.LayerNorm):
-                    module.requires_grad_(False)
+        freeze_layer_norms(self, norm_cfg)
         self.embed_dims = dims
         self._setup_levels([dims] * depth, [patch_size] * depth)
 
@@ -339,18 +335,6 @@ class VisionTransformer(BaseBackbone):
             raise ValueError(f'drop_path_rate={drop_path_rate}; valid values are in [0, 1)')
 
     @staticmethod
-    def _pair(name, value) -> Tuple[int, int]:
-        if isinstance(value, int):
-            value = (value, value)
-        elif isinstance(value, (tuple, list)) and len(value) == 1:
-            value = (value[0], value[0])
-        if not (isinstance(value, (tuple, list)) and len(value) == 2
-                and all(isinstance(v, int) and v > 0 for v in value)):
-            raise ValueError(f'{name}={value!r}; valid values are a positive int or a tuple '
-                             'of 1 or 2 of them (H, W)')
-        return tuple(value)
-
-    @staticmethod
     def _norm_layer(norm_cfg):
         return layer_norm_factory(norm_cfg)
 
@@ -372,7 +356,7 @@ class VisionTransformer(BaseBackbone):
         (timm's ``set_input_size``): at that size the model computes what it computed before,
         and resizes nothing per forward. ``tools/export.py`` does this for a fixed-size export:
         torch's ONNX exporter has no antialiased bicubic resize."""
-        h, w = self._pair('img_size', img_size)
+        h, w = int_pair('img_size', img_size)
         p = self.patch_size
         grid = (-(-h // p), -(-w // p)) if self.patch_embed.pad else (h // p, w // p)
         with torch.no_grad():
@@ -443,17 +427,6 @@ def fit_pos_embed(state_dict, model):
     return dict(state_dict, pos_embed=value)
 
 
-def _rename(state_dict, rules, drop=()):
-    out = {}
-    for key, value in state_dict.items():
-        if key.startswith(drop):
-            continue
-        for pattern, repl in rules:
-            key = re.sub(pattern, repl, key)
-        out[key] = value
-    return out
-
-
 def _is_timm(sd):
     return 'patch_embed.proj.weight' in sd and 'blocks.0.attn.qkv.weight' in sd
 
@@ -472,12 +445,12 @@ def _is_mmpretrain(sd):
 
 @register_converter(VisionTransformer, 'timm', detect=_is_timm)
 def convert_timm(state_dict, model):
-    return fit_pos_embed(_rename(state_dict, [], drop=('head.', 'fc_norm.')), model)
+    return fit_pos_embed(rename_keys(state_dict, [], drop=('head.', 'fc_norm.')), model)
 
 
 @register_converter(VisionTransformer, 'torchvision', detect=_is_torchvision)
 def convert_torchvision(state_dict, model):
-    return fit_pos_embed(_rename(state_dict, [
+    return fit_pos_embed(rename_keys(state_dict, [
         (r'^conv_proj\.', 'patch_embed.proj.'),
         (r'^class_token$', 'cls_token'),
         (r'^encoder\.pos_embedding$', 'pos_embed'),
@@ -506,13 +479,13 @@ _OPENMMLAB_RULES = [
 
 @register_converter(VisionTransformer, 'mmseg', detect=_is_mmseg)
 def convert_mmseg(state_dict, model):
-    return fit_pos_embed(_rename(state_dict, _OPENMMLAB_RULES), model)
+    return fit_pos_embed(rename_keys(state_dict, _OPENMMLAB_RULES), model)
 
 
 @register_converter(VisionTransformer, 'mmpretrain', detect=_is_mmpretrain)
 def convert_mmpretrain(state_dict, model):
     # ln2 normalises mmpretrain's pooled 'avg_featmap' output, which a backbone here lacks
-    return fit_pos_embed(_rename(state_dict, _OPENMMLAB_RULES, drop=('ln2.', )), model)
+    return fit_pos_embed(rename_keys(state_dict, _OPENMMLAB_RULES, drop=('ln2.', )), model)
 
 
 # ------------------------------------------------------------------------- references

@@ -47,7 +47,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights, merge_windows,
+from ..layers import (DropPath, Mlp, drop_path_rates, freeze_layer_norms,
+                      init_transformer_weights, int_pair, layer_norm_factory, merge_windows,
                       partition_windows)
 from .base import BaseBackbone
 
@@ -158,18 +159,6 @@ class PatchEmbed(nn.Module):
         return self.proj(x).permute(0, 2, 3, 1)
 
 
-_NORM_KEYS = ('type', 'eps', 'requires_grad')
-
-
-def _pair(name: str, value) -> Tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ValueError(f'{name}={value!r}; valid values are a positive int or an (H, W) pair')
-    return tuple(value)
-
-
 def global_block_indexes(depth: int) -> Tuple[int, ...]:
     """ViTDet's global blocks: the last block of each quarter of the network."""
     return tuple(sorted({(k + 1) * depth // 4 - 1 for k in range(4)}))
@@ -269,14 +258,11 @@ class ViTDet(BaseBackbone):
                 isinstance(i, int) and 0 <= i < depth for i in window_block_indexes):
             raise ValueError(f'window_block_indexes={window_block_indexes!r}; valid values are '
                              f'block indexes 0..{depth - 1}, or None for ViTDet\'s')
-        if norm_cfg is None or not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' \
-                or not set(norm_cfg) <= set(_NORM_KEYS):
-            raise ValueError(f"norm_cfg={norm_cfg!r}; only dict(type='LN') is implemented "
-                             '(optional keys: eps, requires_grad)')
+        norm_layer = layer_norm_factory(norm_cfg)
         if act_cfg is not None and dict(act_cfg) != dict(type='GELU'):
             raise ValueError(f"act_cfg={act_cfg!r}; only dict(type='GELU') is implemented")
-        grid = tuple(s // patch_size for s in _pair('img_size', img_size))
-        pretrain_grid = tuple(s // patch_size for s in _pair('pretrain_img_size',
+        grid = tuple(s // patch_size for s in int_pair('img_size', img_size))
+        pretrain_grid = tuple(s // patch_size for s in int_pair('pretrain_img_size',
                                                              pretrain_img_size))
         self.in_channels = in_chans
         self.depth, self.embed_dim = depth, embed_dim
@@ -293,17 +279,13 @@ class ViTDet(BaseBackbone):
             self.pos_embed = nn.Parameter(torch.zeros(1, positions, embed_dim))
         else:
             self.pos_embed = None
-        norm_layer = functools.partial(nn.LayerNorm, eps=norm_cfg.get('eps', 1e-5))
         rates = drop_path_rates(drop_path_rate, [depth])[0]
         self.blocks = nn.ModuleList([
             ViTDetBlock(embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i], norm_layer,
                         use_rel_pos, window_size if i in self.window_block_indexes else 0, grid)
             for i in range(depth)
         ])
-        if not norm_cfg.get('requires_grad', True):
-            for module in self.modules():
-                if isinstance(module, nn.LayerNorm):
-                    module.requires_grad_(False)
+        freeze_layer_norms(self, norm_cfg)
         self._setup_levels([embed_dim] * depth, [patch_size] * depth)
 
     # ------------------------------------------------------------------- init

@@ -1,12 +1,13 @@
-from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, int_tuple, openmmlab_norm_eval,
-                   openmmlab_scope)
+from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, int_pair, int_tuple,
+                   openmmlab_norm_eval, openmmlab_scope)
 from .checkpoint import checkpoint_module
 from .conv_plugin import PluginMixin, build_conv, check_dcn, stage_plugins
 from .drop_path import DropPath, drop_path_rates
 from .init import init_transformer_weights
 from .inverted_residual import ConvNormAct, FusedMBConv, InvertedResidual, make_divisible
 from .mlp import Mlp
-from .norm_act import LayerNorm2d, build_act, build_norm, layer_norm_factory
+from .norm_act import (LayerNorm2d, build_act, build_norm, freeze_layer_norms,
+                       layer_norm_factory)
 from .repvgg import RepVGGBlock, switch_to_deploy
 from .residual import add_residual, projection_shortcut, split_strides
 from .same_padding import PADDING_MODES, Conv2dSame, create_conv2d, pad_same, same_pad_amounts
@@ -27,4 +28,4 @@ __all__ += ['PADDING_MODES', 'Conv2dSame', 'ConvNormAct', 'FusedMBConv', 'Invert
 __all__ += ['LayerNorm2d', 'merge_windows', 'partition_windows']
 # The transformer families' default initialisation.
 __all__ += ['init_transformer_weights']
-__all__ += ['layer_norm_factory']
+__all__ += ['freeze_layer_norms', 'int_pair', 'layer_norm_factory']

@@ -5,8 +5,8 @@ mistake in a config reads the same whichever family it is made in.
 """
 from typing import Tuple
 
-__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'int_tuple', 'openmmlab_norm_eval',
-           'openmmlab_scope']
+__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'int_pair', 'int_tuple',
+           'openmmlab_norm_eval', 'openmmlab_scope']
 
 # OpenMMLab's convnet defaults (mmdet/mmseg ResNet, mmcv ConvModule).
 DEFAULT_NORM = dict(type='BN', requires_grad=True)
@@ -34,6 +34,20 @@ def int_tuple(name: str, values, length: int, minimum: int = 1,
         raise ValueError(f'{name}={values!r}; valid values are {length} ints >= {minimum}, '
                          f'one per {per.format(length=length)}')
     return tuple(values)
+
+
+def int_pair(name: str, value) -> Tuple[int, int]:
+    """An image or grid size ``(H, W)``: a positive int for both sides, or a tuple of one or
+    two of them (mmcv's ``to_2tuple``, refusing what it would pass on)."""
+    if isinstance(value, int):
+        value = (value, value)
+    elif isinstance(value, (tuple, list)) and len(value) == 1:
+        value = (value[0], value[0])
+    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ValueError(f'{name}={value!r}; valid values are a positive int or a tuple '
+                         'of 1 or 2 of them (H, W)')
+    return tuple(value)
 
 
 def openmmlab_scope():

@@ -88,11 +88,29 @@ class LayerNorm2d(nn.LayerNorm):
 _LAYER_NORM_KEYS = ('type', 'eps', 'requires_grad')
 
 
-def layer_norm_factory(norm_cfg) -> functools.partial:
-    """``nn.LayerNorm`` with ``norm_cfg``'s eps (default 1e-5), for the transformer families,
-    which implement only LN; any other ``norm_cfg`` is refused by name."""
-    if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN' or not set(
+def layer_norm_factory(norm_cfg, channels_first: bool = False,
+                       default_eps: float = 1e-5) -> functools.partial:
+    """The LayerNorm of ``norm_cfg`` with its eps (``default_eps`` where it names none), for
+    the families that implement only LN; any other ``norm_cfg`` is refused by name.
+
+    ``channels_first``: a :class:`LayerNorm2d` over the channels of NCHW maps (ConvNeXt),
+    named ``'LN2d'`` (mmpretrain's) or ``'LN'`` (the layout is the family's); otherwise an
+    ``nn.LayerNorm`` over the last dimension, named ``'LN'``. ``requires_grad`` is applied to
+    the whole model by :func:`freeze_layer_norms`."""
+    types = ('LN2d', 'LN') if channels_first else ('LN', )
+    if not isinstance(norm_cfg, dict) or norm_cfg.get('type') not in types or not set(
             norm_cfg) <= set(_LAYER_NORM_KEYS):
-        raise ValueError(f"norm_cfg={norm_cfg!r}; only dict(type='LN') is implemented "
+        valid = ' or '.join(f'dict(type={t!r})' for t in types)
+        raise ValueError(f'norm_cfg={norm_cfg!r}; only {valid} is implemented '
                          '(optional keys: eps, requires_grad)')
-    return functools.partial(nn.LayerNorm, eps=norm_cfg.get('eps', 1e-5))
+    layer = LayerNorm2d if channels_first else nn.LayerNorm
+    return functools.partial(layer, eps=norm_cfg.get('eps', default_eps))
+
+
+def freeze_layer_norms(model: nn.Module, norm_cfg) -> None:
+    """``norm_cfg=dict(..., requires_grad=False)`` (mmcv's meaning): the weights and biases of
+    every LayerNorm of ``model`` are not trained."""
+    if norm_cfg is not None and not norm_cfg.get('requires_grad', True):
+        for module in model.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.requires_grad_(False)
