@@ -492,6 +492,12 @@ def check_fits(converted, model, checkpoint: str, source: str):
     return missing, unexpected, matched
 
 
+def has_key_prefixes(state_dict, *prefixes: str) -> bool:
+    """Whether ``state_dict`` has, for each of ``prefixes``, a key starting with it (a layout
+    detector)."""
+    return all(any(key.startswith(prefix) for key in state_dict) for prefix in prefixes)
+
+
 def rename_keys(state_dict, rules, drop: Tuple[str, ...] = ()):
     """Apply ``(pattern, replacement)`` regex rules in order to every key; keys starting with
     one of ``drop`` (a classifier head) are left out."""

@@ -15,7 +15,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers.args import sorted_values
+from ..layers.args import check_factor, sorted_values
 from ..layers.checkpoint import checkpoint_module
 
 
@@ -419,3 +419,20 @@ class StemStagesBackbone(BaseBackbone):
 
     def level_modules(self, index: int):
         return [] if index == 0 else [getattr(self, self.stage_names[index - 1])]
+
+    # ------------------------------------------------ what the families build with
+    def _check_yolo_args(self, plugins, deepen_factor, widen_factor) -> None:
+        """The scaling arguments of mmyolo's ``BaseBackbone``: ``plugins`` must be None (stage
+        plugins are not supported), ``deepen_factor`` and ``widen_factor`` numbers > 0, kept as
+        attributes."""
+        if plugins:
+            raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
+                             'values: None')
+        self.deepen_factor = check_factor('deepen_factor', deepen_factor)
+        self.widen_factor = check_factor('widen_factor', widen_factor)
+
+    def _add_stage(self, *modules: nn.Module) -> None:
+        """Add the next stage, ``stage{n}`` (OpenMMLab's name): ``modules`` in sequence."""
+        name = f'stage{len(self.stage_names) + 1}'
+        self.add_module(name, nn.Sequential(*modules))
+        self.stage_names = (*self.stage_names, name)

@@ -28,13 +28,13 @@ import torch
 import torch.nn as nn
 
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter
+from mmbackbones.weights.convert import has_key_prefixes, register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.yolo import (YOLO_ACT, YOLO_NORM, DarknetConv, CSPLayer, Focus, SPPBottleneck,
                            conv_unit, make_divisible, make_round, pad_to_even)
 from .base import StemStagesBackbone
-from .darknet import _openmmlab_norms
+from .darknet import openmmlab_norm_names
 
 __all__ = ['CSPDarknet', 'YOLOXCSPDarknet', 'YOLOv5CSPDarknet']
 
@@ -56,12 +56,6 @@ class EvenPaddedConv(DarknetConv):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(pad_to_even(x))
-
-
-def _check_factor(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f'{name}={value!r}; valid values are numbers > 0 (e.g. 0.33, 1.0)')
-    return float(value)
 
 
 def _check_arch(arch_setting) -> List[tuple]:
@@ -118,22 +112,17 @@ class CSPDarknet(StemStagesBackbone):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)
-        if plugins:
-            raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
-                             'values: None')
+        self._check_yolo_args(plugins, deepen_factor, widen_factor)
         setting = self.resolve_arch(arch)
         if arch_ovewrite:
             setting = _check_arch(arch_ovewrite)
         self.arch = arch
-        self.deepen_factor = _check_factor('deepen_factor', deepen_factor)
-        self.widen_factor = _check_factor('widen_factor', widen_factor)
         self.use_depthwise = bool(use_depthwise)
         cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         stem_channels = self.scale_channels(setting[0][0])
         self.stem = self.build_stem(input_channels, stem_channels, cfg)
         channels, strides = [stem_channels], [2]
-        self.stage_names = []
-        for index, (in_ch, out_ch, blocks, add_identity, use_spp) in enumerate(setting):
+        for in_ch, out_ch, blocks, add_identity, use_spp in setting:
             in_ch, out_ch = self.scale_channels(in_ch), self.scale_channels(out_ch)
             stage = [conv_unit(self.use_depthwise)(in_ch, out_ch, 3, 2, **cfg)]
             csp = CSPLayer(out_ch, out_ch, num_blocks=self.scale_blocks(blocks),
@@ -142,9 +131,7 @@ class CSPDarknet(StemStagesBackbone):
             spp = [SPPBottleneck(out_ch, out_ch, self.spp_kernels(spp_kernal_sizes), **cfg)
                    ] if use_spp else []
             stage += spp + [csp] if self.spp_before_csp else [csp] + spp
-            name = f'stage{index + 1}'
-            self.add_module(name, nn.Sequential(*stage))
-            self.stage_names.append(name)
+            self._add_stage(*stage)
             channels.append(out_ch)
             strides.append(strides[-1] * 2)
         self._setup_levels(channels, strides)
@@ -224,15 +211,11 @@ class YOLOv5CSPDarknet(YOLOXCSPDarknet):
 # ---------------------------------------------------------------------------- weights
 # Our keys are mmdet's and mmyolo's (mmcv ConvModule: conv / bn).
 def _is_openmmlab_layout(sd) -> bool:
-    return any(k.startswith('stem.') for k in sd) and any(k.startswith('stage1.0.') for k in sd)
+    return has_key_prefixes(sd, 'stem.', 'stage1.0.')
 
 
-@register_converter(CSPDarknet, 'mmdet', detect=_is_openmmlab_layout)
-def convert_openmmlab(state_dict, model):
-    return _openmmlab_norms(state_dict)
-
-
-register_converter(CSPDarknet, 'mmyolo', detect=_is_openmmlab_layout)(convert_openmmlab)
+register_converter(CSPDarknet, 'mmdet', detect=_is_openmmlab_layout)(openmmlab_norm_names)
+register_converter(CSPDarknet, 'mmyolo', detect=_is_openmmlab_layout)(openmmlab_norm_names)
 
 
 # ----------------------------------------------------------------------------------- zoo

@@ -16,15 +16,14 @@ from typing import Optional, Sequence
 import torch.nn as nn
 
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter
+from mmbackbones.weights.convert import has_key_prefixes, register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.args import check_choice
 from ..layers.ppyoloe import PPYOLOE_ACT, PPYOLOE_NORM, CSPRepResStage, check_type
 from ..layers.yolo import DarknetConv, conv_module_init
 from .base import StemStagesBackbone
-from .csp_darknet import _check_factor
-from .darknet import _openmmlab_norms
+from .darknet import openmmlab_norm_names
 
 __all__ = ['PPYOLOECSPResNet']
 
@@ -74,9 +73,7 @@ class PPYOLOECSPResNet(StemStagesBackbone):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)
-        if plugins:
-            raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
-                             'values: None')
+        self._check_yolo_args(plugins, deepen_factor, widen_factor)
         check_type('block_cfg', block_cfg, 'PPYOLOEBasicBlock')
         if attention_cfg is not None:
             check_type('attention_cfg', attention_cfg, 'EffectiveSELayer')
@@ -87,8 +84,6 @@ class PPYOLOECSPResNet(StemStagesBackbone):
                                  '[in_channels, out_channels, num_blocks] per stage')
             setting = arch_ovewrite
         self.arch = arch
-        self.deepen_factor = _check_factor('deepen_factor', deepen_factor)
-        self.widen_factor = _check_factor('widen_factor', widen_factor)
         check_choice('use_large_stem', use_large_stem, (True, False))
         cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
         stages = [(int(i * widen_factor), int(o * widen_factor), round(n * deepen_factor))
@@ -101,27 +96,17 @@ class PPYOLOECSPResNet(StemStagesBackbone):
         stem.append(DarknetConv(half, stem_channels, 3, **cfg))
         self.stem = nn.Sequential(*stem)
         channels, strides = [stem_channels], [2]
-        self.stage_names = []
-        for index, (in_ch, out_ch, num_blocks) in enumerate(stages):
-            name = f'stage{index + 1}'
-            self.add_module(name, nn.Sequential(CSPRepResStage(
-                in_ch, out_ch, num_blocks, block_cfg, norm_cfg, act_cfg, attention_cfg,
-                stride=2)))
-            self.stage_names.append(name)
+        for in_ch, out_ch, num_blocks in stages:
+            self._add_stage(CSPRepResStage(in_ch, out_ch, num_blocks, block_cfg, norm_cfg,
+                                           act_cfg, attention_cfg, stride=2))
             channels.append(out_ch)
             strides.append(strides[-1] * 2)
         self._setup_levels(channels, strides)
 
 
 # ---------------------------------------------------------------------------- weights
-def _is_mmyolo_layout(sd) -> bool:
-    return any(k.startswith('stem.0.') for k in sd) and any(
-        k.startswith('stage1.0.conv_down.') for k in sd)
-
-
-@register_converter(PPYOLOECSPResNet, 'mmyolo', detect=_is_mmyolo_layout)
-def convert_mmyolo(state_dict, model):
-    return _openmmlab_norms(state_dict)
+register_converter(PPYOLOECSPResNet, 'mmyolo', detect=lambda sd: has_key_prefixes(
+    sd, 'stem.0.', 'stage1.0.conv_down.'))(openmmlab_norm_names)
 
 
 # ----------------------------------------------------------------------------------- zoo

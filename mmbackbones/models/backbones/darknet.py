@@ -215,7 +215,9 @@ class CSPDarkNet(BaseBackbone):
 _MMCV_NORM_NAME = re.compile(r'\.(?:gn|ln|in|norm_layer)\.')
 
 
-def _openmmlab_norms(state_dict):
+def openmmlab_norm_names(state_dict, model=None):
+    """OpenMMLab's keys (mmdet, mmyolo, mmpretrain) with every norm named ``bn``: the
+    converter of the families whose keys are otherwise OpenMMLab's."""
     return {_MMCV_NORM_NAME.sub('.bn.', k): v for k, v in state_dict.items()}
 
 
@@ -249,9 +251,7 @@ def convert_timm_darknet(state_dict, model):
     return out
 
 
-@register_converter(Darknet, 'mmdet', detect=_is_mmdet_darknet)
-def convert_mmdet_darknet(state_dict, model):
-    return _openmmlab_norms(state_dict)
+register_converter(Darknet, 'mmdet', detect=_is_mmdet_darknet)(openmmlab_norm_names)
 
 
 @register_converter(CSPDarkNet, 'timm', detect=lambda sd: _is_timm_darknet(sd)
@@ -266,7 +266,7 @@ def convert_timm_cspdarknet(state_dict, model):
 @register_converter(CSPDarkNet, 'mmpretrain',
                     detect=lambda sd: 'stages.0.atfer_blocks_conv.conv.weight' in sd)
 def convert_mmpretrain_cspdarknet(state_dict, model):
-    state_dict = _openmmlab_norms(_without_head(state_dict))
+    state_dict = openmmlab_norm_names(_without_head(state_dict))
     return rename_keys(state_dict, [(r'\.atfer_blocks_conv\.', '.after_blocks_conv.')])
 
 

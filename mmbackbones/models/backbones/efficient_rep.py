@@ -24,14 +24,14 @@ import torch
 import torch.nn as nn
 
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter
+from mmbackbones.weights.convert import has_key_prefixes, register_converter
 from mmbackbones.zoo import Variant, register_variants
 
+from ..layers.args import check_factor
 from ..layers.yolo import YOLO_NORM, DarknetConv, SPPBottleneck, make_round, spatial_pyramid
 from ..layers.yolov6 import BepC3StageBlock, RepStageBlock, build_block
 from .base import StemStagesBackbone
-from .csp_darknet import _check_factor
-from .darknet import _openmmlab_norms
+from .darknet import openmmlab_norm_names
 
 __all__ = ['YOLOv6EfficientRep', 'YOLOv6CSPBep']
 
@@ -99,21 +99,16 @@ class YOLOv6EfficientRep(StemStagesBackbone):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)
-        if plugins:
-            raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
-                             'values: None')
+        self._check_yolo_args(plugins, deepen_factor, widen_factor)
         setting = self.resolve_arch(arch)
         self.arch = arch
-        self.deepen_factor = _check_factor('deepen_factor', deepen_factor)
-        self.widen_factor = _check_factor('widen_factor', widen_factor)
         self.block_cfg = dict(block_cfg)
         self.norm_cfg, self.act_cfg = norm_cfg, act_cfg
         stem_channels = int(setting[0][0] * self.widen_factor)
         self.stem = build_block(self.block_cfg, input_channels, stem_channels, kernel_size=3,
                                 stride=2)
         channels, strides = [stem_channels], [2]
-        self.stage_names = []
-        for index, (in_ch, out_ch, num_blocks, use_spp) in enumerate(setting):
+        for in_ch, out_ch, num_blocks, use_spp in setting:
             in_ch, out_ch = int(in_ch * self.widen_factor), int(out_ch * self.widen_factor)
             down = build_block(self.block_cfg, in_ch, out_ch, kernel_size=3, stride=2)
             stage = [nn.Sequential(down, self.build_stage_block(
@@ -121,9 +116,7 @@ class YOLOv6EfficientRep(StemStagesBackbone):
             if use_spp:
                 spp = CSPSPPF if use_cspsppf else SPPBottleneck
                 stage.append(spp(out_ch, out_ch, 5, norm_cfg=norm_cfg, act_cfg=act_cfg))
-            name = f'stage{index + 1}'
-            self.add_module(name, nn.Sequential(*stage))
-            self.stage_names.append(name)
+            self._add_stage(*stage)
             channels.append(out_ch)
             strides.append(strides[-1] * 2)
         self._setup_levels(channels, strides)
@@ -145,7 +138,7 @@ class YOLOv6CSPBep(YOLOv6EfficientRep):
                  norm_cfg: dict = YOLO_NORM, act_cfg: dict = dict(type='SiLU', inplace=True),
                  norm_eval: bool = False, block_cfg: dict = dict(type='ConvWrapper'),
                  init_cfg=None, **kwargs):
-        self.hidden_ratio = _check_factor('hidden_ratio', hidden_ratio)
+        self.hidden_ratio = check_factor('hidden_ratio', hidden_ratio)
         super().__init__(arch=arch, plugins=plugins, deepen_factor=deepen_factor,
                          widen_factor=widen_factor, input_channels=input_channels,
                          out_indices=out_indices, frozen_stages=frozen_stages,
@@ -160,14 +153,8 @@ class YOLOv6CSPBep(YOLOv6EfficientRep):
 
 # ---------------------------------------------------------------------------- weights
 # Our keys are mmyolo's, in both forms (RepVGG blocks: rbr_* before, rbr_reparam after).
-def _is_mmyolo_layout(sd) -> bool:
-    return any(k.startswith('stem.') for k in sd) and any(k.startswith('stage1.0.0.')
-                                                          for k in sd)
-
-
-@register_converter(YOLOv6EfficientRep, 'mmyolo', detect=_is_mmyolo_layout)
-def convert_mmyolo(state_dict, model):
-    return _openmmlab_norms(state_dict)
+register_converter(YOLOv6EfficientRep, 'mmyolo', detect=lambda sd: has_key_prefixes(
+    sd, 'stem.', 'stage1.0.0.'))(openmmlab_norm_names)
 
 
 # ----------------------------------------------------------------------------------- zoo

@@ -21,15 +21,14 @@ from typing import Optional, Sequence
 import torch.nn as nn
 
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import register_converter
+from mmbackbones.weights.convert import has_key_prefixes, register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers.elan import (EELANBlock, ELANBlock, MaxPoolAndStrideConv, TinyELANBlock,
                            halving_maxpool)
 from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, Focus, conv_module_init
 from .base import StemStagesBackbone
-from .csp_darknet import _check_factor
-from .darknet import _openmmlab_norms
+from .darknet import openmmlab_norm_names
 
 __all__ = ['YOLOv7Backbone']
 
@@ -95,16 +94,12 @@ class YOLOv7Backbone(StemStagesBackbone):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
                          pretrained=pretrained)
-        if plugins:
-            raise ValueError(f'plugins={plugins!r}: stage plugins are not supported; valid '
-                             'values: None')
+        self._check_yolo_args(plugins, deepen_factor, widen_factor)
         if input_channels != 3:
             raise ValueError(f'input_channels={input_channels!r}; valid values: 3 (as '
                              "mmyolo's YOLOv7Backbone)")
         setting = self.resolve_arch(arch)
         self.arch = arch
-        self.deepen_factor = _check_factor('deepen_factor', deepen_factor)
-        self.widen_factor = _check_factor('widen_factor', widen_factor)
         cfg = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
         stem_channels = int(setting[0][0] * self.widen_factor)
         half = int(setting[0][0] * self.widen_factor // 2)
@@ -121,15 +116,12 @@ class YOLOv7Backbone(StemStagesBackbone):
             self.stem = Focus(3, stem_channels, 3, **cfg)
             strides = [2]
         channels = [stem_channels]
-        self.stage_names = []
         for index, (in_ch, out_ch, (block, block_args)) in enumerate(setting):
             in_ch, out_ch = int(in_ch * self.widen_factor), int(out_ch * self.widen_factor)
             down, block_in = self._downsample(index, in_ch, out_ch, cfg)
             stage = ([down] if down is not None else []) + [
                 block(in_channels=block_in, out_channels=out_ch, **block_args, **cfg)]
-            name = f'stage{index + 1}'
-            self.add_module(name, nn.Sequential(*stage))
-            self.stage_names.append(name)
+            self._add_stage(*stage)
             channels.append(out_ch)
             strides.append(strides[-1] * (1 if down is None else 2))
         self._setup_levels(channels, strides)
@@ -149,14 +141,8 @@ class YOLOv7Backbone(StemStagesBackbone):
 
 
 # ---------------------------------------------------------------------------- weights
-def _is_mmyolo_layout(sd) -> bool:
-    return any(k.startswith('stem.') for k in sd) and any(k.startswith('stage1.0.')
-                                                          for k in sd)
-
-
-@register_converter(YOLOv7Backbone, 'mmyolo', detect=_is_mmyolo_layout)
-def convert_mmyolo(state_dict, model):
-    return _openmmlab_norms(state_dict)
+register_converter(YOLOv7Backbone, 'mmyolo', detect=lambda sd: has_key_prefixes(
+    sd, 'stem.', 'stage1.0.'))(openmmlab_norm_names)
 
 
 # ----------------------------------------------------------------------------------- zoo

@@ -1,4 +1,4 @@
-from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, int_pair, int_tuple,
+from .args import (DEFAULT_ACT, DEFAULT_NORM, check_choice, check_factor, int_pair, int_tuple,
                    openmmlab_norm_eval, openmmlab_scope)
 from .checkpoint import checkpoint_module
 from .conv_plugin import PluginMixin, build_conv, check_dcn, stage_plugins
@@ -28,4 +28,4 @@ __all__ += ['PADDING_MODES', 'Conv2dSame', 'ConvNormAct', 'FusedMBConv', 'Invert
 __all__ += ['LayerNorm2d', 'merge_windows', 'partition_windows']
 # The transformer families' default initialisation.
 __all__ += ['init_transformer_weights']
-__all__ += ['freeze_layer_norms', 'int_pair', 'layer_norm_factory']
+__all__ += ['check_factor', 'freeze_layer_norms', 'int_pair', 'layer_norm_factory']

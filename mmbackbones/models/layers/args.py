@@ -5,7 +5,7 @@ mistake in a config reads the same whichever family it is made in.
 """
 from typing import Tuple
 
-__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'int_pair', 'int_tuple',
+__all__ = ['DEFAULT_NORM', 'DEFAULT_ACT', 'check_choice', 'check_factor', 'int_pair', 'int_tuple',
            'openmmlab_norm_eval', 'openmmlab_scope']
 
 # OpenMMLab's convnet defaults (mmdet/mmseg ResNet, mmcv ConvModule).
@@ -17,6 +17,13 @@ def check_choice(name: str, value, valid) -> None:
     """ValueError naming the argument and its valid values."""
     if value not in valid:
         raise ValueError(f'{name}={value!r}; valid values are {sorted_values(valid)}')
+
+
+def check_factor(name: str, value) -> float:
+    """A scaling factor (``deepen_factor``, ``widen_factor``, ``hidden_ratio``): a number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f'{name}={value!r}; valid values are numbers > 0 (e.g. 0.33, 1.0)')
+    return float(value)
 
 
 def sorted_values(valid) -> list:

@@ -16,7 +16,7 @@ from mmengine.model import BaseModule
 
 from mmbackbones.registry import MODELS
 
-from ..backbones.csp_darknet import _check_factor
+from ..layers.args import check_factor
 from ..layers.yolo import YOLO_NORM, DarknetConv, make_round
 from ..layers.yolov6 import BepC3StageBlock, RepStageBlock
 from .yolo import YOLOv5PAFPN
@@ -90,7 +90,7 @@ class YOLOv6CSPRepPAFPN(YOLOv6RepPAFPN):
                  norm_cfg: dict = YOLO_NORM, act_cfg: dict = dict(type='ReLU', inplace=True),
                  block_act_cfg: dict = dict(type='SiLU', inplace=True),
                  block_cfg: dict = dict(type='RepVGGBlock'), init_cfg=None):
-        self.hidden_ratio = _check_factor('hidden_ratio', hidden_ratio)
+        self.hidden_ratio = check_factor('hidden_ratio', hidden_ratio)
         self.block_act_cfg = block_act_cfg
         super().__init__(in_channels, out_channels, deepen_factor=deepen_factor,
                          widen_factor=widen_factor, num_csp_blocks=num_csp_blocks,
