@@ -109,8 +109,8 @@ def neck_input_channels(neck):
     if str(neck.get('type', '')).split('.')[-1] in REVERSED_NECKS:
         listed.reverse()
     if 'widen_factor' in neck:
-        from mmbackbones.models.layers.yolo import make_divisible
-        listed = [make_divisible(c, neck['widen_factor']) for c in listed]
+        from mmbackbones.models.layers.divisible import make_divisible_yolov5
+        listed = [make_divisible_yolov5(c, neck['widen_factor']) for c in listed]
     return listed
 
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmbackbones.models.layers import (Conv2dSame, FusedMBConv, InvertedResidual, SqueezeExcite,
-                                       create_conv2d, make_divisible, same_pad_amounts)
+                                       create_conv2d, make_divisible_mobilenet, same_pad_amounts)
 
 from .helpers import randomise
 
@@ -46,7 +46,7 @@ def _se_formula(x, se, act, gate):
     return x * scale[:, :, None, None]
 
 
-# ------------------------------------------------------------------------- make_divisible
+# --------------------------------------------------------------- make_divisible_mobilenet
 # EfficientNet-B0's stage widths scaled by B2's (1.1) and B3's (1.2) width multipliers, and the
 # widths the TensorFlow reference code's round_filters gives them (the B2/B3 networks).
 B0_WIDTHS = (32, 16, 24, 40, 80, 112, 192, 320, 1280)
@@ -56,17 +56,17 @@ ROUNDED = {1.1: (32, 16, 24, 48, 88, 120, 208, 352, 1408),
 
 @pytest.mark.parametrize('multiplier', sorted(ROUNDED))
 def test_make_divisible_gives_the_reference_widths(multiplier):
-    assert tuple(make_divisible(w * multiplier) for w in B0_WIDTHS) == ROUNDED[multiplier]
+    assert tuple(make_divisible_mobilenet(w * multiplier) for w in B0_WIDTHS) == ROUNDED[multiplier]
 
 
 def test_make_divisible_never_loses_more_than_ten_percent():
     for value in torch.arange(1.0, 400.0, 0.37).tolist():
-        rounded = make_divisible(value)
+        rounded = make_divisible_mobilenet(value)
         assert rounded % 8 == 0 and rounded >= 8
         assert rounded >= 0.9 * value
         assert abs(rounded - value) <= 8  # the nearest multiple, or the next one up
-    assert make_divisible(19.2) == 24  # 16 would lose 17%
-    assert make_divisible(3, divisor=4, min_value=16) == 16
+    assert make_divisible_mobilenet(19.2) == 24  # 16 would lose 17%
+    assert make_divisible_mobilenet(3, divisor=4, min_value=16) == 16
 
 
 # ---------------------------------------------------------------------------- same padding

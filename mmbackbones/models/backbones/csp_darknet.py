@@ -31,8 +31,9 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import has_key_prefixes, register_converter
 from mmbackbones.zoo import Variant, register_variants
 
+from ..layers.divisible import make_divisible_yolov5
 from ..layers.yolo import (YOLO_ACT, YOLO_NORM, DarknetConv, CSPLayer, Focus, SPPBottleneck,
-                           conv_unit, make_divisible, make_round, pad_to_even)
+                           conv_unit, make_round, pad_to_even)
 from .base import StemStagesBackbone
 from .darknet import openmmlab_norm_names
 
@@ -174,7 +175,7 @@ class YOLOXCSPDarknet(CSPDarknet):
                          **kwargs)
 
     def scale_channels(self, channels: int) -> int:
-        return make_divisible(channels, self.widen_factor)
+        return make_divisible_yolov5(channels, self.widen_factor)
 
     def scale_blocks(self, num_blocks: int) -> int:
         return make_round(num_blocks, self.deepen_factor)

@@ -3,7 +3,8 @@ arXiv 2104.00298).
 
 EfficientNet-B0 is a searched MBConv network; B1-B8 scale it with the paper's compound rule:
 every width times ``w`` rounded to a multiple of 8 (never more than 10% down,
-:func:`~mmbackbones.models.layers.make_divisible`), every stage's depth times ``d`` rounded up.
+:func:`~mmbackbones.models.layers.make_divisible_mobilenet`), every stage's depth times ``d``
+rounded up.
 EfficientNetV2 starts with Fused-MBConv stages (one 3x3 conv instead of 1x1 expansion + 3x3
 depthwise) and continues with MBConv stages with squeeze-excitation; S, M, L and XL are tables of
 their own, B0-B3 scale the V2 base table like B0-B7 (without the 10% rule).
@@ -45,7 +46,7 @@ from mmbackbones.weights.convert import PretrainedMismatchError, register_conver
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (ConvNormAct, FusedMBConv, InvertedResidual, drop_path_rates,
-                      make_divisible)
+                      make_divisible_mobilenet)
 from .base import BaseBackbone
 
 __all__ = ['EfficientNet', 'EfficientNetV2']
@@ -81,7 +82,7 @@ class Arch(NamedTuple):
     head: int
     width: float = 1.0
     depth: Union[float, Tuple[float, ...]] = 1.0  # one per stage, or one for all
-    round_limit: float = 0.9  # make_divisible's: at most 10% down (0: nearest multiple)
+    round_limit: float = 0.9  # make_divisible_mobilenet's: at most 10% down (0: nearest multiple)
 
 
 def _mb(repeats, kernel, stride, expand, channels, se=0.25):
@@ -199,7 +200,7 @@ class _EfficientNetBase(BaseBackbone):
         def width(channels):
             if spec.width == 1.0:
                 return channels
-            return make_divisible(channels * spec.width, 8, round_limit=spec.round_limit)
+            return make_divisible_mobilenet(channels * spec.width, 8, round_limit=spec.round_limit)
 
         depths = (spec.depth if isinstance(spec.depth, tuple)
                   else (spec.depth, ) * len(spec.stages))
@@ -239,7 +240,7 @@ class _EfficientNetBase(BaseBackbone):
                           act_cfg=common['act_cfg'], gate_cfg=dict(type='Sigmoid'))
         kwargs = dict(kernel_size=stage.kernel_size, stride=stride, se_cfg=se_cfg,
                       drop_path_rate=drop_path, **common)
-        mid = make_divisible(in_channels * stage.expand_ratio)
+        mid = make_divisible_mobilenet(in_channels * stage.expand_ratio)
         if stage.kind == 'mbconv':
             return InvertedResidual(in_channels, stage.channels, mid, **kwargs)
         return FusedMBConv(in_channels, stage.channels, mid,

@@ -51,7 +51,7 @@ from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (PADDING_MODES, ConvNormAct, InvertedResidual, check_choice,
-                      drop_path_rates, int_tuple, make_divisible)
+                      drop_path_rates, int_tuple, make_divisible_mobilenet)
 from .base import BaseBackbone
 
 __all__ = ['MobileNetV1', 'MobileNetV2', 'MobileNetV3']
@@ -158,14 +158,14 @@ class MobileNetV1(_MobileNet):
             strides = tuple(s for _, _, s in settings)
         strides = int_tuple('strides', strides, 5, per='level (5 levels)')
         dilations = int_tuple('dilations', dilations, 5, per='level (5 levels)')
-        stem = make_divisible(32 * self.widen_factor, 8)
+        stem = make_divisible_mobilenet(32 * self.widen_factor, 8)
         self.conv1 = ConvNormAct(in_channels, stem, 3, 2, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                                  act_cfg=act_cfg)
         in_ch, total_stride = stem, 2
         channels, level_strides = [], []
         self.layer_names = []
         for index, (width, num_blocks, _) in enumerate(settings):
-            out_ch = make_divisible(width * self.widen_factor, 8)
+            out_ch = make_divisible_mobilenet(width * self.widen_factor, 8)
             blocks = [DepthwiseSeparable(in_ch if i == 0 else out_ch, out_ch,
                                          strides[index] if i == 0 else 1, dilations[index],
                                          conv_cfg, norm_cfg, act_cfg) for i in range(num_blocks)]
@@ -176,7 +176,7 @@ class MobileNetV1(_MobileNet):
             level_strides.append(total_stride)
             in_ch = out_ch
         if with_last_conv:
-            out_ch = max(1024, make_divisible(1024 * self.widen_factor, 8))
+            out_ch = max(1024, make_divisible_mobilenet(1024 * self.widen_factor, 8))
             self.conv2 = ConvNormAct(in_ch, out_ch, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                                      act_cfg=act_cfg)
             self.layer_names.append('conv2')
@@ -251,14 +251,14 @@ class MobileNetV2(_MobileNet):
                   else int(math.ceil(blocks * self.deepen_factor))
                   for index, (_, _, blocks, _) in enumerate(settings)]
         rates = drop_path_rates(drop_path_rate, depths)
-        stem = 32 if fix_stem_head else make_divisible(32 * self.widen_factor, 8)
+        stem = 32 if fix_stem_head else make_divisible_mobilenet(32 * self.widen_factor, 8)
         self.conv1 = ConvNormAct(in_channels, stem, 3, 2, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                                  act_cfg=act_cfg)
         in_ch, total_stride = stem, 2
         channels, level_strides = [], []
         self.layer_names = []
         for index, (expand_ratio, width, _, _) in enumerate(settings):
-            out_ch = make_divisible(width * self.widen_factor, 8)
+            out_ch = make_divisible_mobilenet(width * self.widen_factor, 8)
             blocks = []
             for i in range(depths[index]):
                 blocks.append(InvertedResidual(
@@ -273,7 +273,8 @@ class MobileNetV2(_MobileNet):
             channels.append(out_ch)
             level_strides.append(total_stride)
         if with_last_conv:
-            # mmdet's rule; timm's max(1280, make_divisible(1280 * w)) is the same for every w
+            # mmdet's rule; timm's max(1280, make_divisible_mobilenet(1280 * w)) is the same for
+            # every w
             out_ch = 1280 if fix_stem_head or self.widen_factor <= 1.0 else int(
                 1280 * self.widen_factor)
             self.conv2 = ConvNormAct(in_ch, out_ch, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
@@ -367,7 +368,8 @@ class MobileNetV3(_MobileNet):
         rates = drop_path_rates(drop_path_rate, [len(settings)])[0]
 
         # timm keeps the 16-filter stem below width 0.75 (its mobilenetv3_small_050)
-        stem = 16 if self.widen_factor < 0.75 else make_divisible(16 * self.widen_factor, 8)
+        stem = (16 if self.widen_factor < 0.75
+                else make_divisible_mobilenet(16 * self.widen_factor, 8))
         self.layer0 = ConvNormAct(in_channels, stem, 3, 2, padding=padding,
                                   conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                                   act_cfg=dict(type='HSwish'))
@@ -376,8 +378,8 @@ class MobileNetV3(_MobileNet):
         in_full = in_ch = stem
         total_stride, dilation = 2, 1
         for index, (kernel, expand, width, with_se, act, stride) in enumerate(settings):
-            out_full = make_divisible(width * self.widen_factor, 8)
-            mid = make_divisible(in_full * expand, 8)
+            out_full = make_divisible_mobilenet(width * self.widen_factor, 8)
+            mid = make_divisible_mobilenet(in_full * expand, 8)
             out_ch = out_full
             if index >= self.last_stage_start[arch]:
                 mid, out_ch = mid // reduction_factor, out_full // reduction_factor
@@ -389,7 +391,7 @@ class MobileNetV3(_MobileNet):
             total_stride *= stride
             se_cfg = None
             if with_se:
-                se_cfg = dict(squeeze_channels=make_divisible(mid / 4, 8),
+                se_cfg = dict(squeeze_channels=make_divisible_mobilenet(mid / 4, 8),
                               act_cfg=dict(type='ReLU'), gate_cfg=dict(type='HSigmoid'))
             self.add_module(f'layer{index + 1}', InvertedResidual(
                 in_ch, out_ch, mid, kernel, stride, dilation, se_cfg=se_cfg, conv_cfg=conv_cfg,
@@ -398,7 +400,7 @@ class MobileNetV3(_MobileNet):
             in_full, in_ch = out_full, out_ch
             channels.append(out_ch)
             level_strides.append(total_stride)
-        last = make_divisible(self.last_channels[arch] * self.widen_factor, 8)
+        last = make_divisible_mobilenet(self.last_channels[arch] * self.widen_factor, 8)
         self.add_module(f'layer{len(settings) + 1}', ConvNormAct(
             in_ch, last, 1, padding=padding, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
             act_cfg=dict(type='HSwish')))

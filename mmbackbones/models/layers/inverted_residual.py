@@ -16,20 +16,7 @@ from .norm_act import build_act, build_norm
 from .same_padding import create_conv2d
 from .squeeze_excite import SqueezeExcite
 
-__all__ = ['ConvNormAct', 'FusedMBConv', 'InvertedResidual', 'make_divisible']
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None,
-                   round_limit: float = 0.9) -> int:
-    """``value`` rounded to the nearest multiple of ``divisor`` (halves up), at least
-    ``min_value`` (default ``divisor``), and never below ``round_limit * value``: if rounding
-    down loses more than 10%, one ``divisor`` is added back. The rule of the MobileNetV2 and
-    EfficientNet reference code (TensorFlow's ``_make_divisible``/``round_filters``)."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < round_limit * value:
-        rounded += divisor
-    return rounded
+__all__ = ['ConvNormAct', 'FusedMBConv', 'InvertedResidual']
 
 
 class ConvNormAct(nn.Module):

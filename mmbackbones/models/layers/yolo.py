@@ -7,7 +7,6 @@ families that build on the same units. Parameter names are OpenMMLab's (mmcv's `
 ``blocks``; ``SPPBottleneck``: ``conv1``, ``poolings``, ``conv2``), so that mmdet and mmyolo
 checkpoints load with few renames.
 """
-import math
 from typing import Optional, Sequence, Union
 
 import torch
@@ -18,19 +17,13 @@ from .conv_plugin import build_conv
 from .norm_act import build_act, build_norm
 
 __all__ = ['DarknetConv', 'DepthwiseSeparableConv', 'DarknetBottleneck', 'CSPLayer',
-           'SPPBottleneck', 'Focus', 'make_divisible', 'make_round', 'pad_to_even',
+           'SPPBottleneck', 'Focus', 'make_round', 'pad_to_even',
            'build_poolings', 'spatial_pyramid', 'conv_module_init', 'YOLO_NORM', 'YOLO_ACT']
 
 # The norm and activation of YOLOv5 / YOLOX (mmdet's CSPDarknet, mmyolo): BN with PyTorch
 # momentum 0.03 (Darknet's 0.97 decay) and eps 1e-3, SiLU (= Swish).
 YOLO_NORM = dict(type='BN', momentum=0.03, eps=0.001)
 YOLO_ACT = dict(type='SiLU', inplace=True)
-
-
-def make_divisible(channels: float, widen_factor: float = 1.0, divisor: int = 8) -> int:
-    """``channels * widen_factor`` rounded up to a multiple of ``divisor`` (YOLOv5's width
-    rule, which mmyolo uses for every YOLO backbone)."""
-    return math.ceil(channels * widen_factor / divisor) * divisor
 
 
 def make_round(num_blocks: int, deepen_factor: float = 1.0) -> int:

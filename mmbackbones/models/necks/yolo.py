@@ -17,7 +17,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmbackbones.registry import MODELS
 
-from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, CSPLayer, make_divisible, make_round
+from ..layers.divisible import make_divisible_yolov5
+from ..layers.yolo import YOLO_ACT, YOLO_NORM, DarknetConv, CSPLayer, make_round
 
 __all__ = ['YOLOV3Neck', 'YOLOXPAFPN', 'YOLOv5PAFPN']
 
@@ -84,10 +85,10 @@ class YOLOv5PAFPN(BaseModule):
         if not isinstance(in_channels, (list, tuple)) or len(in_channels) < 2:
             raise ValueError(f'in_channels={in_channels!r}; valid values are two or more ints, '
                              'highest resolution first')
-        width = [make_divisible(c, widen_factor) for c in in_channels]
+        width = [make_divisible_yolov5(c, widen_factor) for c in in_channels]
         wanted = out_channels if isinstance(out_channels, (list, tuple)) else \
             [out_channels] * len(in_channels)
-        if [make_divisible(c, widen_factor) for c in wanted] != width:
+        if [make_divisible_yolov5(c, widen_factor) for c in wanted] != width:
             raise ValueError(f'out_channels={out_channels!r} with in_channels={in_channels!r}: '
                              "YOLOv5PAFPN's outputs have the widths of its inputs; valid value: "
                              f'out_channels={list(in_channels)}')
@@ -109,7 +110,7 @@ class YOLOv5PAFPN(BaseModule):
         self.upsample_layers = nn.ModuleList(nn.Upsample(scale_factor=2, mode='nearest')
                                              for _ in range(last))
         def top_down(i):
-            fuse = csp(make_divisible(in_channels[i - 1] * 2, widen_factor), width[i - 1])
+            fuse = csp(make_divisible_yolov5(in_channels[i - 1] * 2, widen_factor), width[i - 1])
             if i == 1:
                 return fuse
             return nn.Sequential(fuse, DarknetConv(width[i - 1], width[i - 2], 1, **cfg))
@@ -118,7 +119,7 @@ class YOLOv5PAFPN(BaseModule):
         self.downsample_layers = nn.ModuleList(DarknetConv(width[i], width[i], 3, 2, **cfg)
                                                for i in range(last))
         self.bottom_up_layers = nn.ModuleList(
-            csp(make_divisible(in_channels[i] * 2, widen_factor), width[i + 1])
+            csp(make_divisible_yolov5(in_channels[i] * 2, widen_factor), width[i + 1])
             for i in range(last))
         self.out_layers = nn.ModuleList(nn.Identity() for _ in width)
         self.out_channels = tuple(width)
