@@ -8,14 +8,11 @@
 # Table 3: 50.4 / 43.7, 86M parameters, 741 GFLOPs at 1280x800.
 # Differences from mmdet's config: ImageNet-1k weights from timm (convnext_tiny.fb_in1k) and
 # this project's layer-decay constructor, whose parameter groups equal mmdet's on ConvNeXt.
-_base_ = 'mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py'
+_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',
+          './_base_/backbones/convnext.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
-model = dict(
-    backbone=dict(
-        type='mmbackbones.ConvNeXt',
-        init_cfg=dict(_delete_=True, type='Pretrained',
-                      checkpoint='timm://convnext_tiny.fb_in1k')))
+model = dict(backbone=_base_._convnext_tiny_backbone)
 optim_wrapper = dict(constructor='mmbackbones.LayerDecayOptimizerConstructor')
 
 toy = dict(max_epochs=2, batch_size=2, lr=5e-4, warmup_iters=50, roi_samples=32)

@@ -8,16 +8,13 @@
 # Differences from mmdet's config: ImageNet-1k weights from timm (convnext_tiny.fb_in1k, the
 # authors' weights, which mmpretrain's checkpoint converts) and this project's layer-decay
 # constructor, whose parameter groups equal mmdet's on ConvNeXt.
-_base_ = 'mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
+_base_ = ['mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py',
+          './_base_/backbones/convnext.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 # The base's backbone settings (mmpretrain's argument names) are kept; only the implementation
 # and the pretrained weights change.
-model = dict(
-    backbone=dict(
-        type='mmbackbones.ConvNeXt',
-        init_cfg=dict(_delete_=True, type='Pretrained',
-                      checkpoint='timm://convnext_tiny.fb_in1k')))
+model = dict(backbone=_base_._convnext_tiny_backbone)
 optim_wrapper = dict(constructor='mmbackbones.LayerDecayOptimizerConstructor')
 
 toy = dict(max_epochs=2, batch_size=2, lr=5e-4, warmup_iters=50, roi_samples=32)

@@ -6,14 +6,11 @@
 # the ConvNeXt paper, Table 4: 46.7 (multi-scale), 60M parameters, 939 GFLOPs at 2048x512.
 # Differences from mmseg's config: ImageNet-1k weights from timm (convnext_tiny.fb_in1k) and
 # this project's layer-decay constructor, whose parameter groups equal mmseg's on ConvNeXt.
-_base_ = 'mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py'
+_base_ = ['mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py',
+          './_base_/backbones/convnext.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
-model = dict(
-    backbone=dict(
-        type='mmbackbones.ConvNeXt',
-        init_cfg=dict(_delete_=True, type='Pretrained',
-                      checkpoint='timm://convnext_tiny.fb_in1k')))
+model = dict(backbone=_base_._convnext_tiny_backbone)
 optim_wrapper = dict(constructor='mmbackbones.LayerDecayOptimizerConstructor')
 
 # From scratch on the CPU: 300 iterations of 2 images at 3x the real learning rate.

@@ -5,14 +5,11 @@
 # Expected: 42.02 mIoU single-scale on ADE20K val (mmseg model zoo).
 # Differences from mmseg's config: ImageNet weights from timm (hrnet_w48.ms_in1k, the official
 # HRNet-W48-C weights of open-mmlab://msra/hrnetv2_w48).
-_base_ = 'mmseg::hrnet/fcn_hr48_4xb4-160k_ade20k-512x512.py'
+_base_ = ['mmseg::hrnet/fcn_hr48_4xb4-160k_ade20k-512x512.py', './_base_/backbones/hrnet.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
     pretrained=None,  # the backbone's init_cfg names the weights
     backbone=dict(  # the base's settings; our HRNet and the weights below
-        type='mmbackbones.HRNet',
-        # mmseg's fusions (bilinear, resized to the target); the ImageNet weights were
-        # trained with nearest upsampling, as mmseg's own run starts from them too
-        upsample_mode='bilinear',
+        **_base_._hrnet_mmseg_backbone,
         init_cfg=dict(type='Pretrained', checkpoint='timm://hrnet_w48.ms_in1k')))

@@ -4,13 +4,11 @@
 # pycls weights fed RGB images under pycls's per-channel mean/std, as regnetx_032_maskrcnn.py.
 # Expected: 39.9 box AP on COCO val2017 (mmdet model zoo), against 37.4 for ResNet-50 under the
 # same detector (resnet50_fasterrcnn_1x.py).
-_base_ = 'mmdet::regnet/faster-rcnn_regnetx-3.2GF_fpn_1x_coco.py'
+_base_ = ['mmdet::regnet/faster-rcnn_regnetx-3.2GF_fpn_1x_coco.py', './_base_/backbones/regnet.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 model = dict(
-    # pycls's BGR normalisation in RGB order, for timm's RGB copy of the pycls weights
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    data_preprocessor=_base_._pycls_rgb_data_preprocessor,
     backbone=dict(  # the base's settings; our RegNet and the weights below
         type='mmbackbones.RegNet',
         init_cfg=dict(type='Pretrained', checkpoint='timm://regnetx_032.pycls_in1k')))

@@ -4,10 +4,6 @@
 # ResNeSt-101 (128-channel deep stem) with timm's resnest101e.in1k weights (trained at 256 px).
 # Expected: 47.7 box AP / 41.4 mask AP on COCO val2017 (mmdet); ResNeSt paper: 48.30 / 41.56.
 # Like-for-like ResNet baseline: resnet101_cascade_maskrcnn.py.
-_base_ = './resnest50_cascade_maskrcnn.py'
+_base_ = ['./resnest50_cascade_maskrcnn.py', './_base_/backbones/resnest101.py']
 
-model = dict(
-    backbone=dict(
-        depth=101,
-        stem_channels=128,
-        init_cfg=dict(type='Pretrained', checkpoint='timm://resnest101e.in1k')))
+model = dict(backbone=_base_._resnest101_backbone)

@@ -8,15 +8,12 @@
 # Differences from mmdet's config: ImageNet weights from timm (resnest50d.in1k, the ResNeSt
 # authors' own) normalised with the ImageNet mean/std those weights were trained with.
 # Like-for-like ResNet baseline: resnet50_cascade_maskrcnn.py.
-_base_ = 'mmdet::resnest/cascade-mask-rcnn_s50_fpn_syncbn-backbone+head_ms-1x_coco.py'
+_base_ = ['mmdet::resnest/cascade-mask-rcnn_s50_fpn_syncbn-backbone+head_ms-1x_coco.py',
+          './_base_/backbones/resnest50.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
-model = dict(
-    # the ImageNet mean/std timm's ResNeSt weights were trained with (mmdet: "ResNeSt img_norm")
-    data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
-    backbone=dict(  # the base's settings; our ResNeSt and the weights below
-        type='mmbackbones.ResNeSt',
-        init_cfg=dict(type='Pretrained', checkpoint='timm://resnest50d.in1k')))
+model = dict(data_preprocessor=_base_._resnest_data_preprocessor,
+             backbone=_base_._resnest50_backbone)
 
 # From scratch on the CPU: batch 4, 8 epochs, SGD at half the real learning rate.
 toy = dict(max_epochs=8, batch_size=4, lr=0.01, warmup_iters=100)

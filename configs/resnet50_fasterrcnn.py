@@ -7,17 +7,6 @@
 # (the paper's ResNet baseline, retrained in Detectron2 with this recipe, MSRA-style R-50). mmdet
 # has no R-50 under these settings. For scale, mmdet's plain Faster R-CNN R-50 1x (frozen BN,
 # single-scale, 2fc head): 37.4 box AP.
-_base_ = './resnest50_fasterrcnn.py'
-norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN without a GPU (tools/ switch it)
+_base_ = ['./resnest50_fasterrcnn.py', './_base_/backbones/resnet50.py']
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmbackbones.ResNet',
-        depth=50,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,  # stem and first stage (OpenMMLab's meaning)
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50.IMAGENET1K_V1')))
+model = dict(backbone=dict(_delete_=True, **_base_._resnet50_syncbn_backbone))

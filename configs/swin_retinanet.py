@@ -5,16 +5,12 @@
 # mmdet's RetinaNet configs.
 # Expected: no published OpenMMLab or paper number for Swin-T RetinaNet 1x (unconfirmed).
 # For scale: RetinaNet R-50 1x gets 36.5 box AP in mmdet, PVT-S 40.4 (PVT paper, Table 3).
-_base_ = 'mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py'
+_base_ = ['mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py', './_base_/backbones/swin.py']
 custom_imports = dict(imports=['mmbackbones'], allow_failed_imports=False)
 
 # The base's backbone settings (OpenMMLab's argument names) are kept; only the implementation
 # and the pretrained weights change.
-model = dict(
-    backbone=dict(
-        type='mmbackbones.SwinTransformer',
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='timm://swin_tiny_patch4_window7_224.ms_in1k')))
+model = dict(backbone=_base_._swin_tiny_backbone)
 
 # From scratch on the CPU: AdamW as in swin_maskrcnn.py's run (SGD trains a transformer from
 # scratch poorly), 4 epochs of batch 2.

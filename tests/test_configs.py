@@ -53,8 +53,13 @@ OPENMMLAB = {name: tuple(entry['mirrors'].split('::', 1))
 
 
 def _text(name):
+    """The config's text and that of the shared fragments it names (configs/_base_/)."""
     with open(osp.join(CONFIG_DIR, name + '.py')) as f:
-        return f.read()
+        text = f.read()
+    for fragment in re.findall(r"'\./(_base_/[\w./]+\.py)'", text):
+        with open(osp.join(CONFIG_DIR, fragment)) as f:
+            text += f.read()
+    return text
 
 
 # Configs whose base is an mmyolo config (the optional `yolo` extra): skipped where it is absent.
@@ -70,6 +75,11 @@ IMAGENET_MEAN_STD = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
 # Top-level helper variables of config files (not read by mmengine's runner).
 HELPERS = {'custom_imports', 'pretrained', 'checkpoint_file', 'norm_cfg', 'toy', 'max_epochs',
            'multi_scales', 'crop_size', 'data_preprocessor', 'backbone_norm_cfg'}
+# ... and the variables of the shared fragments (configs/_base_/backbones/), which configs hand
+# to their model.
+FRAGMENTS = {name for path in glob.glob(osp.join(CONFIG_DIR, '_base_', '**', '*.py'),
+                                         recursive=True) for name in Config.fromfile(path)}
+HELPERS |= FRAGMENTS
 
 # Toy runs in the default test run: one config per method family (the rest: -m slow).
 # (Mask R-CNN trains in the default run through tests/test_train_tools.py's Swin toy run.)
@@ -173,7 +183,7 @@ def _build(model_cfg, scope, device='meta'):
 def _base(name):
     """The OpenMMLab config that ``name``'s ``_base_`` names."""
     with open(_path(name)) as f:
-        scope, rel = re.search(r"^_base_ = '(\w+)::([^']+)'", f.read(), re.M).groups()
+        scope, rel = re.search(r"^_base_ = \[?'(\w+)::([^']+)'", f.read(), re.M).groups()
     return Config.fromfile(_reference_path(scope, rel))
 
 
@@ -394,6 +404,9 @@ def test_mirrors_its_openmmlab_config(name):
 def test_resnet_baseline_differs_from_resnest_config_in_the_backbone_only(baseline, resnest):
     ours, theirs = _load(baseline).to_dict(), _load(resnest).to_dict()
     ours_backbone, theirs_backbone = ours['model'].pop('backbone'), theirs['model'].pop('backbone')
+    for cfg in (ours, theirs):  # the backbone fragment each hands to its model
+        for key in FRAGMENTS:
+            cfg.pop(key, None)
     assert _diff(ours, theirs) == []
     assert ours_backbone['type'] == 'mmbackbones.ResNet'
     assert theirs_backbone['type'] == 'mmbackbones.ResNeSt'

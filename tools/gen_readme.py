@@ -89,7 +89,9 @@ def _config_checkpoint(path, seen=()):
     found = re.search(r"checkpoint\s*=\s*'(\w+)://([^'.]+)", text)
     if found:
         return found.groups()
-    for base in re.findall(r"'\./([\w.]+\.py)'", text.split('model = ', 1)[0]):
+    bases = re.findall(r"'\./([\w./]+\.py)'", text.split('model = ', 1)[0])
+    # a shared backbone fragment (configs/_base_/backbones/) names the weights of its users
+    for base in sorted(bases, key=lambda base: not base.startswith('_base_/')):
         base = os.path.join(os.path.dirname(path), base)
         if base not in seen and os.path.exists(base):
             found = _config_checkpoint(base, seen + (path,))
