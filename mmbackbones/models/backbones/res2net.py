@@ -16,8 +16,8 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, add_residual, build_act, build_conv,
-                      build_norm, check_choice, split_strides)
+from ..layers import (DEFAULT_ACT, DEFAULT_NORM, BottleneckExpansion, add_residual, build_act,
+                      build_conv, build_norm, check_choice, split_strides)
 from .resnet import ResNet
 
 __all__ = ['Bottle2neck', 'Res2Net']
@@ -25,7 +25,7 @@ __all__ = ['Bottle2neck', 'Res2Net']
 SPLIT_POOLS = ('always', 'strided')
 
 
-class Bottle2neck(nn.Module):
+class Bottle2neck(BottleneckExpansion, nn.Module):
     """Res2Net bottleneck: 1x1 to ``width * scales``, hierarchical 3x3 convs, 1x1 expand by 4.
 
     In the first block of a stage (the one with the projection shortcut) the splits are not
@@ -58,14 +58,8 @@ class Bottle2neck(nn.Module):
         self.acts = nn.ModuleList(build_act(act_cfg) for _ in range(scales - 1))
         pool_last = self.stage_first and (conv2_stride > 1 or split_pool == 'always')
         self.pool = nn.AvgPool2d(3, conv2_stride, padding=1) if pool_last else None
-        self.conv3 = build_conv(conv_cfg, width * scales, out_channels, 1, bias=False)
-        self.bn3 = build_norm(norm_cfg, out_channels)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.downsample = downsample
-        self.act3 = build_act(act_cfg)
-
-    def last_norm(self) -> nn.Module:
-        return self.bn3
+        self._build_expansion(width * scales, out_channels, downsample, conv_cfg, norm_cfg,
+                              act_cfg, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)

@@ -19,14 +19,14 @@ import torch.nn as nn
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, SplitAttention, add_residual,
-                      build_act, build_conv, build_norm, split_strides)
+from ..layers import (DEFAULT_ACT, DEFAULT_NORM, BottleneckExpansion, SplitAttention,
+                      add_residual, build_act, build_conv, build_norm, split_strides)
 from .resnet import ResNet
 
 __all__ = ['ResNeStBottleneck', 'ResNeSt']
 
 
-class ResNeStBottleneck(nn.Module):
+class ResNeStBottleneck(BottleneckExpansion, nn.Module):
     """1x1 reduce, split-attention 3x3 (+ average pool for the stride), 1x1 expand by 4."""
     expansion = 4
 
@@ -52,14 +52,8 @@ class ResNeStBottleneck(nn.Module):
                                     act_cfg=act_cfg, conv_cfg=conv_cfg)
         self.avd_last = (nn.AvgPool2d(3, pool_stride, padding=1)
                          if pool_stride and not avd_first else None)
-        self.conv3 = build_conv(conv_cfg, width, out_channels, 1, bias=False)
-        self.bn3 = build_norm(norm_cfg, out_channels)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.downsample = downsample
-        self.act3 = build_act(act_cfg)
-
-    def last_norm(self) -> nn.Module:
-        return self.bn3
+        self._build_expansion(width, out_channels, downsample, conv_cfg, norm_cfg, act_cfg,
+                              drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)

@@ -38,7 +38,8 @@ from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
-from ..layers import (DEFAULT_ACT, DEFAULT_NORM, DropPath, PluginMixin, add_residual, build_act,
+from ..layers import (DEFAULT_ACT, DEFAULT_NORM, BottleneckExpansion, DropPath, PluginMixin,
+                      add_residual, build_act,
                       build_conv, build_norm, check_choice, check_dcn, drop_path_rates,
                       int_tuple, openmmlab_norm_eval, openmmlab_scope, projection_shortcut,
                       split_strides, stage_plugins)
@@ -90,7 +91,7 @@ class BasicBlock(nn.Module):
         return add_residual(out, shortcut, self.drop_path, self.act2)
 
 
-class Bottleneck(PluginMixin, nn.Module):
+class Bottleneck(PluginMixin, BottleneckExpansion, nn.Module):
     """1x1 reduce to ``width``, 3x3 (grouped for ResNeXt; deformable with ``dcn``), 1x1 expand
     to ``planes * 4``; ``plugins`` after any of the three convs (mmdet's positions)."""
     expansion = 4
@@ -111,16 +112,10 @@ class Bottleneck(PluginMixin, nn.Module):
                                 bias=False)
         self.bn2 = build_norm(norm_cfg, width)
         self.act2 = build_act(act_cfg)
-        self.conv3 = build_conv(conv_cfg, width, out_channels, 1, bias=False)
-        self.bn3 = build_norm(norm_cfg, out_channels)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.downsample = downsample
-        self.act3 = build_act(act_cfg)
+        self._build_expansion(width, out_channels, downsample, conv_cfg, norm_cfg, act_cfg,
+                              drop_path)
         self._build_plugins(plugins, dict(after_conv1=width, after_conv2=width,
                                           after_conv3=out_channels))
-
-    def last_norm(self) -> nn.Module:
-        return self.bn3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)

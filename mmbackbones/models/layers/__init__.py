@@ -10,7 +10,7 @@ from .mlp import Mlp
 from .norm_act import (LayerNorm2d, build_act, build_norm, freeze_layer_norms,
                        layer_norm_factory)
 from .repvgg import RepVGGBlock, switch_to_deploy
-from .residual import add_residual, projection_shortcut, split_strides
+from .residual import BottleneckExpansion, add_residual, projection_shortcut, split_strides
 from .same_padding import PADDING_MODES, Conv2dSame, create_conv2d, pad_same, same_pad_amounts
 from .split_attention import SplitAttention
 from .squeeze_excite import SqueezeExcite, build_gate
@@ -30,4 +30,5 @@ __all__ += ['LayerNorm2d', 'merge_windows', 'partition_windows']
 # The transformer families' default initialisation.
 __all__ += ['init_transformer_weights']
 __all__ += ['make_divisible_yolov5']
+__all__ += ['BottleneckExpansion']
 __all__ += ['check_factor', 'freeze_layer_norms', 'int_pair', 'layer_norm_factory']

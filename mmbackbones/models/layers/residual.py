@@ -4,7 +4,8 @@ from typing import Tuple
 import torch.nn as nn
 
 from .conv_plugin import build_conv
-from .norm_act import build_norm
+from .drop_path import DropPath
+from .norm_act import build_act, build_norm
 
 
 def split_strides(style: str, stride: int) -> Tuple[int, int]:
@@ -31,6 +32,25 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int = 1,
     pool = (nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
             if stride > 1 else nn.Identity())
     return nn.Sequential(pool, conv, norm)
+
+
+class BottleneckExpansion:
+    """The end every ResNet-style bottleneck shares (ResNet, Res2Net, ResNeSt): a 1x1 conv
+    expanding to the block's output width and its norm (``conv3``, ``bn3``: mmdet's names),
+    stochastic depth, the shortcut (``downsample``) and the activation after the sum
+    (``act3``); the block's forward ends in :func:`add_residual` with them."""
+
+    def _build_expansion(self, in_channels: int, out_channels: int, downsample, conv_cfg,
+                         norm_cfg, act_cfg, drop_path: float) -> None:
+        self.conv3 = build_conv(conv_cfg, in_channels, out_channels, 1, bias=False)
+        self.bn3 = build_norm(norm_cfg, out_channels)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.downsample = downsample
+        self.act3 = build_act(act_cfg)
+
+    def last_norm(self) -> nn.Module:
+        """The norm whose weight ``zero_init_residual`` zeroes."""
+        return self.bn3
 
 
 def add_residual(branch, shortcut, drop_path: nn.Module, act: nn.Module):
