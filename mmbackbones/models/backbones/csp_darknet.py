@@ -215,8 +215,12 @@ def _is_openmmlab_layout(sd) -> bool:
     return has_key_prefixes(sd, 'stem.', 'stage1.0.')
 
 
-register_converter(CSPDarknet, 'mmdet', detect=_is_openmmlab_layout)(openmmlab_norm_names)
-register_converter(CSPDarknet, 'mmyolo', detect=_is_openmmlab_layout)(openmmlab_norm_names)
+@register_converter(CSPDarknet, 'mmdet', detect=_is_openmmlab_layout)
+def convert_openmmlab(state_dict, model):
+    return openmmlab_norm_names(state_dict)
+
+
+register_converter(CSPDarknet, 'mmyolo', detect=_is_openmmlab_layout)(convert_openmmlab)
 
 
 # ----------------------------------------------------------------------------------- zoo

@@ -105,8 +105,10 @@ class PPYOLOECSPResNet(StemStagesBackbone):
 
 
 # ---------------------------------------------------------------------------- weights
-register_converter(PPYOLOECSPResNet, 'mmyolo', detect=lambda sd: has_key_prefixes(
-    sd, 'stem.0.', 'stage1.0.conv_down.'))(openmmlab_norm_names)
+@register_converter(PPYOLOECSPResNet, 'mmyolo',
+                    detect=lambda sd: has_key_prefixes(sd, 'stem.0.', 'stage1.0.conv_down.'))
+def convert_mmyolo(state_dict, model):
+    return openmmlab_norm_names(state_dict)
 
 
 # ----------------------------------------------------------------------------------- zoo

@@ -153,8 +153,10 @@ class YOLOv6CSPBep(YOLOv6EfficientRep):
 
 # ---------------------------------------------------------------------------- weights
 # Our keys are mmyolo's, in both forms (RepVGG blocks: rbr_* before, rbr_reparam after).
-register_converter(YOLOv6EfficientRep, 'mmyolo', detect=lambda sd: has_key_prefixes(
-    sd, 'stem.', 'stage1.0.0.'))(openmmlab_norm_names)
+@register_converter(YOLOv6EfficientRep, 'mmyolo',
+                    detect=lambda sd: has_key_prefixes(sd, 'stem.', 'stage1.0.0.'))
+def convert_mmyolo(state_dict, model):
+    return openmmlab_norm_names(state_dict)
 
 
 # ----------------------------------------------------------------------------------- zoo

@@ -141,8 +141,10 @@ class YOLOv7Backbone(StemStagesBackbone):
 
 
 # ---------------------------------------------------------------------------- weights
-register_converter(YOLOv7Backbone, 'mmyolo', detect=lambda sd: has_key_prefixes(
-    sd, 'stem.', 'stage1.0.'))(openmmlab_norm_names)
+@register_converter(YOLOv7Backbone, 'mmyolo',
+                    detect=lambda sd: has_key_prefixes(sd, 'stem.', 'stage1.0.'))
+def convert_mmyolo(state_dict, model):
+    return openmmlab_norm_names(state_dict)
 
 
 # ----------------------------------------------------------------------------------- zoo
