@@ -5,7 +5,7 @@ fills the variant zoo. It stays cheap: no timm import, no file I/O.
 """
 from .version import __version__
 from .registry import MODELS
-from . import models  # noqa: F401  (registers every family and its zoo rows)
+from . import models  # registers every family and its zoo rows
 from .weights import install_mmengine_loader, install_url_loaders
 from .zoo import build_backbone, get_variant, list_variants
 
@@ -14,7 +14,7 @@ from .zoo import build_backbone, get_variant, list_variants
 install_mmengine_loader()
 install_url_loaders()
 
-__all__ = ['__version__', 'MODELS', 'build_backbone', 'get_variant', 'list_variants',
+__all__ = ['__version__', 'MODELS', 'build_backbone', 'get_variant', 'list_variants', 'models',
            'check_channels', 'derive_toy_config']
 
 

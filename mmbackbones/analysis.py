@@ -166,9 +166,7 @@ def train_step_peak_mb(name: str, x: torch.Tensor) -> float:
         outs = model(x)
         sum(o.float().mean() for o in outs).backward()
 
-    peak = step_peak_mb(step, model, x.device)
-    del model
-    return peak
+    return step_peak_mb(step, model, x.device)
 
 
 def step_peak_mb(step, model: nn.Module, device) -> float:

@@ -18,6 +18,7 @@ and the fix. Works with mmdet's and mmseg's own runners too::
     mmbackbones.check_channels(cfg)   # before Runner.from_cfg(cfg)
 """
 import difflib
+import importlib
 import inspect
 import re
 
@@ -68,7 +69,7 @@ def backbone_channels(backbone_cfg):
     backbone_type = str(backbone_cfg.get('type', ''))
     if not backbone_type.startswith(PREFIX):
         return None
-    import mmbackbones  # noqa: F401  (registers the families)
+    importlib.import_module('mmbackbones')  # registers the families
     from mmbackbones.registry import MODELS
     kwargs = {k: v for k, v in dict(backbone_cfg).items() if k not in ('type', '_scope_')}
     kwargs['init_cfg'] = None

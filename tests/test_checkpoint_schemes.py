@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-import mmbackbones  # noqa: F401  (installs the loaders)
 from mmbackbones.models.backbones import SwinTransformer
 from mmbackbones.weights import PretrainedMismatchError, UnsafeCheckpointError, load_pretrained
 

@@ -152,7 +152,7 @@ def _reference_path(scope, rel):
 
 
 def _registry(scope):
-    import mmbackbones  # noqa: F401
+    importlib.import_module('mmbackbones')  # registers our modules
     if scope == 'mmdet':
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules

@@ -11,7 +11,10 @@ import mmbackbones
 from mmbackbones.references import build_reference
 from mmbackbones.weights import convert, detect_source
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 
 def _official_from_torchvision(state_dict):

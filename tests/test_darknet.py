@@ -11,7 +11,10 @@ import mmbackbones
 from mmbackbones.references import build_openmmlab
 from mmbackbones.weights import convert
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 HAS_MMYOLO = importlib.util.find_spec('mmyolo') is not None
 NEEDS_MMYOLO = pytest.mark.skipif(not HAS_MMYOLO, reason='mmyolo reference: needs the optional '

@@ -17,7 +17,10 @@ from mmbackbones.models.backbones.base import BaseBackbone
 from mmbackbones.models.layers.same_padding import Conv2dSame
 from mmbackbones.zoo import get_variant, list_variants
 
-from .helpers import no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 _TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'export.py')
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-import mmbackbones  # noqa: F401  (registers the families)
 from mmbackbones.models.layers.repvgg import RepVGGBlock, switch_to_deploy
 from mmbackbones.registry import MODELS
 from mmbackbones.zoo import get_variant

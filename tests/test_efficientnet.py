@@ -11,7 +11,10 @@ import mmbackbones
 from mmbackbones.models.backbones import EfficientNet, EfficientNetV2
 from mmbackbones.weights import PretrainedMismatchError, convert
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 # Stage depths and widths of B0-B5 as the TensorFlow reference code computes them, pasted per
 # size in mmdet 2.x's EfficientNet: our compound scaling of the B0 table must give them.

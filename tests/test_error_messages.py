@@ -9,8 +9,11 @@ import shutil
 import pytest
 import torch
 
-from tests.test_train_tools import (DET_TOY, PY, SEG_TOY, det_options, explain,
-                                    run_tool, seg_options, toy_root)  # noqa: F401
+from tests import test_train_tools
+from tests.test_train_tools import (DET_TOY, PY, SEG_TOY, det_options, explain, run_tool,
+                                    seg_options)
+
+toy_root = test_train_tools.toy_root  # the module fixture of the toy data sets
 
 
 # --------------------------------------------------------------------------- config files
@@ -239,7 +242,6 @@ FAMILIES = [
 
 def _build(cfg, **overrides):
     from mmbackbones.registry import MODELS
-    import mmbackbones  # noqa: F401  (registers the families)
     return MODELS.build(dict(cfg, **overrides))
 
 

@@ -20,7 +20,10 @@ from mmbackbones.references import (OPENMMLAB_SOURCES, build_openmmlab, build_ou
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 PARITY_TOLERANCE = 1e-4  # max abs difference / reference feature scale
 # torchvision's classification heads (ResNet/RegNet: fc; EfficientNet/MobileNet: classifier;

@@ -3,14 +3,16 @@ upsampling at sizes that are not multiples of 32, mmseg's freezing, the paramete
 the OpenMMLab backbones and the ``extra`` / ``arch`` arguments."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import mmbackbones
 from mmbackbones.references import build_openmmlab, build_ours_for, build_reference
 from mmbackbones.weights import convert
 from mmbackbones.zoo import get_variant, list_variants
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 ROW = 'hrnet_w18_small'
 TOLERANCE = 1e-4

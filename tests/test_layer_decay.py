@@ -13,7 +13,9 @@ from mmengine.optim import build_optim_wrapper
 
 import mmbackbones
 
-from .helpers import no_default_scope  # noqa: F401
+from . import helpers
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 BASE_LR, BASE_WD, RATE = 2e-4, 0.05, 0.7
 CONSTRUCTOR = 'mmbackbones.LayerDecayOptimizerConstructor'

@@ -10,7 +10,10 @@ import mmbackbones
 from mmbackbones.references import build_openmmlab
 from mmbackbones.weights import convert
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 # backbone dicts of mmdet's / mmseg's MobileNet configs
 YOLOV3 = dict(type='MobileNetV2', out_indices=(2, 4, 6),

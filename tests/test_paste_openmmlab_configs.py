@@ -196,14 +196,14 @@ def _summary(model):
 
 def _reference_registry(library):
     if library == 'mmyolo':
-        import mmyolo.models  # noqa: F401  (registers its backbones, and mmdet's)
+        importlib.import_module('mmyolo.models')  # registers its backbones, and mmdet's
         from mmyolo.registry import MODELS
         return MODELS
     if library == 'mmdet':
-        import mmdet.models  # noqa: F401  (registers the backbones)
+        importlib.import_module('mmdet.models')  # registers the backbones
         from mmdet.registry import MODELS
     else:
-        import mmseg.models  # noqa: F401
+        importlib.import_module('mmseg.models')
         from mmseg.registry import MODELS
     return MODELS
 

@@ -7,7 +7,10 @@ import mmbackbones
 from mmbackbones.references import build_openmmlab
 from mmbackbones.weights import convert
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 
 def test_official_layout_converts_as_timm_reads_it():

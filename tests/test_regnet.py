@@ -11,7 +11,9 @@ import mmbackbones
 from mmbackbones.models.backbones import RegNet
 from mmbackbones.weights import detect_source
 
-from .helpers import no_default_scope  # noqa: F401
+from . import helpers
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 # Parameters in millions with the 1000-class classifier, as the paper's Figs. 15 and 16 (and
 # pycls's model zoo) list them for every RegNetX and RegNetY size.

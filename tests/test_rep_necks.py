@@ -19,7 +19,6 @@ import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-import mmbackbones  # noqa: F401  (registers the necks)
 from mmbackbones.models.layers.repvgg import RepVGGBlock
 from mmbackbones.registry import MODELS
 

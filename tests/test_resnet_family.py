@@ -14,7 +14,10 @@ import mmbackbones
 from mmbackbones.registry import MODELS
 from mmbackbones.weights import convert, detect_source
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 TOLERANCE = 1e-4  # max abs difference / reference feature scale
 SIZES = ((64, 96), (67, 45))  # the second is odd in both sides

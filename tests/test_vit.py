@@ -15,7 +15,10 @@ import mmbackbones
 from mmbackbones.references import build_openmmlab
 from mmbackbones.weights import convert
 
-from .helpers import feature_mismatch, no_default_scope, randomise  # noqa: F401
+from . import helpers
+from .helpers import feature_mismatch, randomise
+
+no_default_scope = helpers.no_default_scope  # autouse: no default registry scope
 
 TINY = dict(embed_dims=64, num_layers=3, num_heads=4, feedforward_channels=128)
 

@@ -6,6 +6,7 @@ To stop a run at a chosen moment, the tools run under a small wrapper (written p
 patches mmengine before ``tools/train.py`` starts: it can wait before training until a file
 appears, or stall inside the write of a chosen checkpoint file after writing half of it.
 """
+import importlib
 import json
 import os
 import os.path as osp
@@ -17,8 +18,11 @@ import time
 import pytest
 import torch
 
+from tests import test_train_tools
 from tests.test_train_tools import (PY, REPO, SEG_TOY, checkpoint_meta, explain, run_tool,
-                                    seg_options, toy_root)  # noqa: F401  (toy_root: fixture)
+                                    seg_options)
+
+toy_root = test_train_tools.toy_root  # the module fixture of the toy data sets
 
 WRAPPER = r'''
 import os, runpy, sys, time
@@ -219,7 +223,7 @@ def _toy_runner_files(work_dir, hook_type):
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
-    import mmbackbones.engine.hooks  # noqa: F401  (registers AtomicCheckpointHook)
+    importlib.import_module('mmbackbones.engine.hooks')  # registers AtomicCheckpointHook
 
     class Model(BaseModel):
         def __init__(self):

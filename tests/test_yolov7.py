@@ -7,7 +7,6 @@ import os.path as osp
 import pytest
 import torch
 
-import mmbackbones  # noqa: F401  (registers the families)
 from mmbackbones.references import build_openmmlab
 from mmbackbones.registry import MODELS
 

@@ -22,7 +22,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 
-import mmbackbones  # noqa: E402
 from mmbackbones import analysis  # noqa: E402
 from mmbackbones.zoo import list_variants  # noqa: E402
 

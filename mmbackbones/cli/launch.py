@@ -11,6 +11,7 @@ import ast
 import copy
 import difflib
 import glob
+import importlib
 import json
 import os
 import os.path as osp
@@ -225,7 +226,7 @@ def _warn_if_new_key(cfg, dotted_key):
 
 def register_scope(cfg):
     """Import mmbackbones and register the modules of the library the config is written for."""
-    import mmbackbones  # noqa: F401  (registers the backbones, safe checkpoint loading)
+    importlib.import_module('mmbackbones')  # registers the backbones, safe checkpoint loading
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
         raise UsageError(f'the config sets default_scope={scope!r}; these tools serve '
@@ -506,7 +507,7 @@ def _check_contents(cfg, loaders):
 
 def install_hooks(cfg, strict_load=True):
     """Atomic checkpoints for every config, and checked loading of every checkpoint."""
-    from mmbackbones.engine import hooks  # noqa: F401  (registers the hooks in mmengine's HOOKS)
+    importlib.import_module('mmbackbones.engine.hooks')  # registers the hooks in mmengine's HOOKS
     checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
     if isinstance(checkpoint, dict):
         if checkpoint.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook'):

@@ -1,2 +1,3 @@
-from . import backbones  # noqa: F401
-from . import necks  # noqa: F401
+from . import backbones, necks  # registers the families and necks
+
+__all__ = ['backbones', 'necks']
