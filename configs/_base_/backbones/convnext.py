@@ -1,4 +1,4 @@
-# Shared backbone fragment (docs/adding_a_family.md, "Configs"): our ConvNeXt-T with timm's
+# Shared backbone fragment (docs/adding_a_family.md, "2. Its configs"): our ConvNeXt-T with timm's
 # ImageNet-1k weights (convnext_tiny.fb_in1k, the ConvNeXt authors' own) in place of the mmdet /
 # mmseg base's init_cfg (mmpretrain's checkpoint and its prefix).
 _convnext_tiny_backbone = dict(

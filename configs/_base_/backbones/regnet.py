@@ -1,4 +1,4 @@
-# Shared fragment (docs/adding_a_family.md, "Configs"): timm's RGB copy of the pycls RegNet
+# Shared fragment (docs/adding_a_family.md, "2. Its configs"): timm's RGB copy of the pycls RegNet
 # weights (its first conv turned from BGR) takes RGB images under pycls's BGR normalisation in
 # RGB order.
 _pycls_rgb_data_preprocessor = dict(

@@ -1,4 +1,4 @@
-# Shared backbone fragment (docs/adding_a_family.md, "Configs"): our ResNeSt-50 in mmdet's
+# Shared backbone fragment (docs/adding_a_family.md, "2. Its configs"): our ResNeSt-50 in mmdet's
 # ResNeSt recipes (the base's settings) with timm's ImageNet weights (resnest50d.in1k, the ResNeSt
 # authors' own), normalised with the ImageNet mean/std those weights were trained with (mmdet:
 # "ResNeSt img_norm").

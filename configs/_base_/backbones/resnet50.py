@@ -1,4 +1,4 @@
-# Shared backbone fragment (docs/adding_a_family.md, "Configs"): mmdet's standard ResNet-50
+# Shared backbone fragment (docs/adding_a_family.md, "2. Its configs"): mmdet's standard ResNet-50
 # (pytorch style, torchvision's ImageNet-1k V1 weights) in the ResNeSt paper's recipe, the
 # like-for-like baseline of the resnest50_* detectors (resnet50_fasterrcnn.py and its siblings
 # take it as their backbone).
