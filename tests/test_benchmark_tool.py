@@ -25,7 +25,7 @@ def test_tiny_run_has_a_row_per_implementation(tool, tmp_path, capsys):
     threads = tool.torch.get_num_threads()
     output = tmp_path / 'bench.md'
     rows = tool.main(['resnet18', '--batch-sizes', '1', '--size', '64', '64', '--warmup', '1',
-                      '--repeats', '2', '--refs', 'timm', '--threads', '1',
+                      '--repeats', '2', '--refs', 'timm', '--threads', '2',
                       '--output', str(output)])
     assert [r['impl'] for r in rows] == ['ours', 'timm']
     for row in rows:

@@ -167,24 +167,10 @@ def test_degenerate_boxes_are_counted_before_training(coco_copy, capsys):
 
 
 # --------------------------------------------------------------------------- checkpoints
-@pytest.fixture(scope='module')
-def tiny_seg_run(toy_root, tmp_path_factory):
-    """A tiny UperNet trained 3 iterations, evaluated once: (work dir, checkpoint)."""
-    work_dir = str(tmp_path_factory.mktemp('seg'))
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', work_dir, '--cfg-options']
-                    + seg_options(toy_root, iters=3))
-    assert proc.returncode == 0, explain(proc)
-    checkpoint = osp.join(work_dir, 'iter_3.pth')
-    proc = run_tool([PY, 'tools/test.py', SEG_TOY, checkpoint, '--work-dir', work_dir,
-                     '--cfg-options'] + seg_options(toy_root, iters=3))
-    assert proc.returncode == 0, explain(proc)
-    assert 'mIoU' in json.load(open(osp.join(work_dir, 'test', 'test_metrics.json')))
-    return work_dir, checkpoint
-
-
+# tiny_seg_run: tests/conftest.py (a trained tiny UperNet, shared with test_train_tools)
 def test_checkpoint_with_a_wrong_shaped_tensor_is_refused(toy_root, tiny_seg_run, tmp_path):
     from mmbackbones.weights import safe_load
-    work_dir, good = tiny_seg_run
+    work_dir, good = tiny_seg_run.work_dir, tiny_seg_run.checkpoint
     checkpoint = safe_load(good)
     weight = checkpoint['state_dict']['decode_head.conv_seg.weight']
     assert tuple(weight.shape) == (5, 32, 1, 1)
@@ -207,7 +193,7 @@ def test_checkpoint_with_a_wrong_shaped_tensor_is_refused(toy_root, tiny_seg_run
 def test_checkpoint_of_another_config_is_refused(toy_root, tiny_seg_run, tmp_path):
     """The tiny Swin's checkpoint (32 channels) against a Swin of 48 channels: refused for
     evaluation and as load_from of a training (which then does not start)."""
-    work_dir, checkpoint = tiny_seg_run
+    checkpoint = tiny_seg_run.checkpoint
     options = seg_options(toy_root, iters=3, extra=[
         'model.backbone.embed_dims=48', 'model.decode_head.in_channels=[48,96,192,384]',
         'model.auxiliary_head.in_channels=192'])

@@ -219,16 +219,12 @@ def test_detection_toy_trains_and_evaluates(toy_root, tmp_path):
     assert len([f for f in os.listdir(tmp_path / 'vis') if f.endswith('.png')]) == 4
 
 
-def test_upernet_toy_trains_and_reports_miou(toy_root, tmp_path):
-    work_dir = str(tmp_path / 'seg')
-    proc = run_tool([PY, 'tools/train.py', SEG_TOY, '--work-dir', work_dir, '--cfg-options']
-                    + seg_options(toy_root))
-    assert proc.returncode == 0, explain(proc)
-    proc = run_tool([PY, 'tools/test.py', SEG_TOY, osp.join(work_dir, 'iter_4.pth'),
-                     '--work-dir', work_dir, '--cfg-options'] + seg_options(toy_root))
-    assert proc.returncode == 0, explain(proc)
-    assert re.search(r'mIoU: \d+\.\d+', proc.stdout + proc.stderr), explain(proc)
-    metrics = json.load(open(osp.join(work_dir, 'test', 'test_metrics.json')))
+def test_upernet_toy_trains_and_reports_miou(tiny_seg_run):
+    """tools/train.py then tools/test.py of a tiny UperNet (the session's shared run,
+    tests/conftest.py): the checkpoint is written and the test run reports mIoU."""
+    assert osp.isfile(tiny_seg_run.checkpoint)
+    assert re.search(r'mIoU: \d+\.\d+', tiny_seg_run.test_output), tiny_seg_run.test_output[-4000:]
+    metrics = json.load(open(osp.join(tiny_seg_run.work_dir, 'test', 'test_metrics.json')))
     assert 0.0 <= metrics['mIoU'] <= 100.0
 
 
