@@ -431,14 +431,24 @@ def _init_summary(model, last_norms, offsets):
                 offsets_zero=[bool(torch.all(o.weight == 0)) for o in offsets])
 
 
-@pytest.mark.parametrize('init_cfg', [
+INIT_CFGS = [
     None,
     [dict(type='Kaiming', layer='Conv2d'),
      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])],
     dict(type='Normal', layer='Conv2d', std=0.01),
-])
-@pytest.mark.parametrize('type_name,dcn_type', [('ResNet', 'DCNv2'), ('ResNet', 'DCN'),
-                                                 ('ResNeXt', 'DCNv2')])
+]
+INIT_NETWORKS = [('ResNet', 'DCNv2'), ('ResNet', 'DCN'), ('ResNeXt', 'DCNv2')]
+
+
+def _init_cases():
+    """Every init_cfg with every network; the default run takes the diagonal (each init_cfg
+    once, each network once), the other six -m slow."""
+    return [pytest.param(cfg, net, dcn, id=f'{net}-{dcn}-init_cfg{i}',
+                         marks=() if i == j else pytest.mark.slow)
+            for i, cfg in enumerate(INIT_CFGS) for j, (net, dcn) in enumerate(INIT_NETWORKS)]
+
+
+@pytest.mark.parametrize('init_cfg,type_name,dcn_type', _init_cases())
 def test_init_follows_mmdet(init_cfg, type_name, dcn_type):
     """Which norms start at zero (zero_init_residual), which at one, whether deformable offsets
     and the non-local block's output conv start at zero, after init_weights() with the same
