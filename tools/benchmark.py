@@ -38,7 +38,9 @@ is left out of those rows.
 ``--memory`` (inference only) adds each implementation's peak memory of one forward under
 ``torch.inference_mode()``, parameters included ('forward peak MiB'), measured by the same
 ``step_peak_mb`` with a forward-only step, after the timed rounds. On a CPU it counts the tensor
-storages PyTorch creates, not a kernel's own workspace (a fused attention kernel's tiles).
+storages PyTorch creates at the operator level, not what a fused kernel allocates inside itself
+(the flash attention kernel's tiles, but also the full score matrix inside torchvision's fused
+``nn.MultiheadAttention`` path: an undercount there, docs/benchmarks.md shows by how much).
 
     python tools/benchmark.py vit_base_patch16_224 --memory --size 800 1216 --batch-sizes 1
 """
