@@ -27,7 +27,7 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmbackbones.references import reference_levels, timm_create_kwargs
 from mmbackbones.registry import MODELS
-from mmbackbones.weights.convert import PretrainedMismatchError, register_converter
+from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (DropPath, Mlp, drop_path_rates, init_transformer_weights,
@@ -424,10 +424,24 @@ class VisionTransformer(BaseBackbone):
 # attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``norm``. Converters: timm (DeiT included),
 # torchvision, mmseg, mmpretrain. Every one fits the position table to the model's grid.
 
+def refuse_distillation_token(state_dict):
+    """DeiT's distilled weights carry a second prefix token, which this backbone does not have:
+    loaded without it, every position would be shifted by one, so they are refused."""
+    if 'dist_token' in state_dict:
+        from mmbackbones.weights.convert import PretrainedMismatchError
+        raise PretrainedMismatchError(
+            "the checkpoint has a 'dist_token' (DeiT's distillation token: timm's "
+            "deit_*_distilled_patch16_* or mmpretrain's DistilledVisionTransformer), which "
+            'VisionTransformer here does not have (a class token only). Supported: DeiT without '
+            "distillation (timm's deit_*_patch16_224, mmpretrain's VisionTransformer with arch "
+            "'deit-tiny' / 'deit-small' / 'deit-base') and the other ViT layouts.")
+
+
 def fit_pos_embed(state_dict, model):
     """Resize a checkpoint's position table to the model's grid (a checkpoint trained at 224
     loaded into ``img_size=512``), with the model's own interpolation, as mmseg and
     mmpretrain do when loading; a class-token position the model lacks is dropped."""
+    refuse_distillation_token(state_dict)  # every converter ends here
     value = state_dict.get('pos_embed')
     if (not isinstance(value, torch.Tensor) or value.ndim != 3
             or not isinstance(model, VisionTransformer)):
@@ -441,19 +455,6 @@ def fit_pos_embed(state_dict, model):
             value = resize_pos_embed(value, (side, side), model.pos_grid, extra,
                                      model.interpolate_mode, model.interpolate_antialias)
     return dict(state_dict, pos_embed=value)
-
-
-def refuse_distillation_token(state_dict):
-    """DeiT's distilled weights carry a second prefix token, which this backbone does not have:
-    loading them without it would shift every position by one, so they are refused."""
-    if 'dist_token' in state_dict:
-        raise PretrainedMismatchError(
-            "the checkpoint has a 'dist_token' (DeiT's distillation token: timm's "
-            "deit_*_distilled_patch16_* or mmpretrain's DistilledVisionTransformer), which "
-            'VisionTransformer here does not have (a class token only). Supported: DeiT without '
-            "distillation (timm's deit_*_patch16_224, mmpretrain's VisionTransformer with arch "
-            "'deit-tiny' / 'deit-small' / 'deit-base') and the other ViT layouts.")
-    return state_dict
 
 
 def _rename(state_dict, rules, drop=()):
@@ -485,7 +486,6 @@ def _is_mmpretrain(sd):
 
 @register_converter(VisionTransformer, 'timm', detect=_is_timm)
 def convert_timm(state_dict, model):
-    refuse_distillation_token(state_dict)
     return fit_pos_embed(_rename(state_dict, [], drop=('head.', 'fc_norm.')), model)
 
 
@@ -526,7 +526,6 @@ def convert_mmseg(state_dict, model):
 @register_converter(VisionTransformer, 'mmpretrain', detect=_is_mmpretrain)
 def convert_mmpretrain(state_dict, model):
     # ln2 normalises mmpretrain's pooled 'avg_featmap' output, which a backbone here lacks
-    refuse_distillation_token(state_dict)
     return fit_pos_embed(_rename(state_dict, _OPENMMLAB_RULES, drop=('ln2.', )), model)
 
 
