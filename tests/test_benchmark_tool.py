@@ -115,3 +115,22 @@ def test_deploy_times_a_references_own_deploy_form_too(tool, monkeypatch):
                if isinstance(b, RepVGGBlock))
     resnet = tool.Impl('timm', 'resnet18', tool.build_reference('resnet18', 'timm').model, None)
     assert recording.__wrapped__(resnet) is None
+
+
+def test_memory_reports_the_peak_of_one_inference_forward(tool, capsys):
+    """--memory: each side's peak of one forward under inference_mode holds at least its float32
+    parameters, and grows with the input (the activations); --train has its own peak."""
+    def peaks(size):
+        rows = tool.main(['regnetx_002', '--memory', '--batch-sizes', '1', '--size', size, size,
+                          '--warmup', '0', '--repeats', '1', '--refs', 'timm', '--threads', '1'])
+        assert [r['impl'] for r in rows] == ['ours', 'timm'] and 'peak_mb' not in rows[0]
+        return [r['forward_peak_mb'] for r in rows]
+
+    params = 4 * tool.get_variant('regnetx_002').params / 2 ** 20
+    small, large = peaks('64'), peaks('192')  # 9 times the pixels
+    for a, b in zip(small, large):
+        assert params <= a < b
+    assert 'forward peak MiB' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        tool.main(['regnetx_002', '--memory', '--train'])
+    assert '--memory is for inference' in capsys.readouterr().err

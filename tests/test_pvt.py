@@ -150,3 +150,23 @@ def test_v1_official_layout_converts_as_mmdet_reads_it():
     x = torch.rand(1, 3, 96, 128)
     with torch.no_grad():
         assert max(feature_mismatch(fresh.eval()(x), theirs(x))) < 1e-5
+
+
+def test_v2_inference_peak_memory_is_no_higher_than_timms():
+    """PVTv2's feed-forward network widens every token 8 times in the first stages: ours frees
+    each wide map as soon as the next exists, so one forward under inference_mode peaks no
+    higher than timm's (it peaked above it while three of those maps were alive at once)."""
+    pytest.importorskip('timm')
+    from mmbackbones.analysis import step_peak_mb
+    from mmbackbones.references import build_reference
+    x = torch.rand(1, 3, 64, 64)
+    ours = mmbackbones.build_backbone('pvt_v2_b0', out_indices=(0, 1, 2, 3)).eval()
+    ref = build_reference('pvt_v2_b0', 'timm', (64, 64))
+
+    def peak(forward, model):
+        def step():
+            with torch.inference_mode():
+                forward(x)
+        return step_peak_mb(step, model, 'cpu')
+
+    assert peak(ours, ours) <= peak(ref.levels, ref.model)

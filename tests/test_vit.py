@@ -124,6 +124,32 @@ def test_mmpretrain_without_class_token_has_none():
         _close(ours.eval()(x), theirs(x))
 
 
+def test_distilled_deit_weights_are_refused_naming_the_token(tmp_path):
+    """DeiT's distilled weights (a class and a distillation token) would load shifted by one
+    position into a one-token ViT: timm's and mmpretrain's layouts are refused, naming
+    'dist_token' and what is supported, whether the layout is given or detected (small models
+    of the same classes as timm's deit_*_distilled_* and mmpretrain's DeiT-distilled configs)."""
+    pytest.importorskip('timm')
+    from timm.models.deit import VisionTransformerDistilled
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+    from mmbackbones.weights import PretrainedMismatchError, load_pretrained
+    small = dict(img_size=64, patch_size=16, embed_dim=64, depth=3, num_heads=4, mlp_ratio=2)
+    ours = _ours(arch=TINY, img_size=64)
+    timm_sd = VisionTransformerDistilled(**small).state_dict()
+    theirs = build_openmmlab(dict(type='DistilledVisionTransformer', arch=TINY, img_size=64,
+                                  out_type='featmap'), 'mmpretrain')
+    mmpretrain_sd = {f'backbone.{k}': v for k, v in theirs.state_dict().items()}
+    for source, state in (('timm', timm_sd), ('mmpretrain', mmpretrain_sd)):
+        with pytest.raises(PretrainedMismatchError, match=r"'dist_token'.*deit_\*_patch16_224"):
+            convert(state, ours, source)
+        path = tmp_path / f'{source}.pth'
+        torch.save(state, path)
+        with pytest.raises(PretrainedMismatchError, match="'dist_token'"):
+            load_pretrained(ours, str(path))
+    # the same class without the distillation token loads (timm's non-distilled DeiT)
+    ours.load_state_dict(convert(TimmViT(**small).state_dict(), ours, 'timm'))
+
+
 def test_checkpoint_position_table_is_fitted_to_img_size():
     """A 4x4-grid checkpoint loaded into img_size=128 (8x8): resized as mmseg resizes it when
     loading, so both compute the same."""

@@ -34,6 +34,15 @@ is left out of those rows.
 
     python tools/benchmark.py resnet50 --train --size 800 1216 --batch-sizes 2 --refs timm,mmdet
     python tools/benchmark.py resnet50 --train --with-cp --size 512 512 --batch-sizes 2
+
+``--memory`` (inference only) adds each implementation's peak memory of one forward under
+``torch.inference_mode()``, parameters included ('forward peak MiB'), measured by the same
+``step_peak_mb`` with a forward-only step, after the timed rounds. On a CPU it counts the tensor
+storages PyTorch creates at the operator level, not what a fused kernel allocates inside itself
+(the flash attention kernel's tiles, but also the full score matrix inside torchvision's fused
+``nn.MultiheadAttention`` path: an undercount there, docs/benchmarks.md shows by how much).
+
+    python tools/benchmark.py vit_base_patch16_224 --memory --size 800 1216 --batch-sizes 1
 """
 import argparse
 import copy
@@ -168,6 +177,11 @@ def train_step(impl: Impl, x: torch.Tensor) -> None:
     sum(o.float().mean() for o in impl.forward(x)).backward()
 
 
+def forward_step(impl: Impl, x: torch.Tensor) -> None:
+    with torch.inference_mode():
+        impl.forward(x)
+
+
 def time_interleaved(impls: List[Impl], x: torch.Tensor, warmup: int, repeats: int,
                      train: bool = False) -> None:
     if train:
@@ -218,7 +232,8 @@ def _rows(variant: Variant, batch: int, impls: List[Impl]) -> List[Dict]:
 def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequence[int],
                       size: Tuple[int, int], warmup: int, repeats: int, channels_last: bool,
                       device: torch.device, notes: List[str], deploy: bool = False,
-                      train: bool = False, with_cp: bool = False) -> List[Dict]:
+                      train: bool = False, with_cp: bool = False,
+                      memory: bool = False) -> List[Dict]:
     impls = build_ours_deploy(variant) if deploy else [build_ours(variant, with_cp)]
     for name in refs:
         try:
@@ -268,6 +283,10 @@ def benchmark_variant(variant: Variant, refs: Sequence[str], batch_sizes: Sequen
         if train:
             for impl, row in zip(impls, batch_rows):
                 row['peak_mb'] = step_peak_mb(lambda: train_step(impl, x), impl.module, device)
+        elif memory:
+            for impl, row in zip(impls, batch_rows):
+                row['forward_peak_mb'] = step_peak_mb(lambda: forward_step(impl, x),
+                                                      impl.module, device)
         print(format_table(batch_rows, header=not rows), flush=True)
         rows += batch_rows
     del impls
@@ -280,11 +299,16 @@ COLUMNS = ('variant', 'batch', 'implementation', 'median ms', 'IQR ms', 'ours/re
            'per-round ours/ref (q25-q75)')
 
 
-PEAK_COLUMN = 'train-step peak MiB'
+# row key -> column, for the optional memory columns
+PEAK_COLUMNS = {'peak_mb': 'train-step peak MiB', 'forward_peak_mb': 'forward peak MiB'}
+
+
+def _peaks(row: Dict) -> List[str]:
+    return [key for key in PEAK_COLUMNS if key in row]
 
 
 def _columns(rows: List[Dict]) -> Tuple[str, ...]:
-    return COLUMNS + ((PEAK_COLUMN,) if rows and 'peak_mb' in rows[0] else ())
+    return COLUMNS + tuple(PEAK_COLUMNS[key] for key in (_peaks(rows[0]) if rows else ()))
 
 
 def _cells(row: Dict) -> List[str]:
@@ -293,7 +317,7 @@ def _cells(row: Dict) -> List[str]:
     paired = '' if row['impl'] == 'ours' else f"{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}"
     cells = [row['variant'], str(row['batch']), impl, f"{row['median_ms']:.1f}",
              f"{row['iqr_ms']:.1f}", f"{row['ratio']:.2f}", paired]
-    return cells + ([f"{row['peak_mb']:.0f}"] if 'peak_mb' in row else [])
+    return cells + [f'{row[key]:.0f}' for key in _peaks(row)]
 
 
 def format_table(rows: List[Dict], header: bool = True) -> str:
@@ -355,7 +379,8 @@ def write_markdown(path: str, argv: Sequence[str], args, rows: List[Dict], notes
         fmt += ' (ours-deploy-cl: channels_last)'
     mode = ('training step (train mode, forward + backward of the sum of the features'
             f'{", with_cp" if args.with_cp else ""})' if args.train else
-            'eval mode, `torch.inference_mode()`')
+            'eval mode, `torch.inference_mode()`' +
+            ('; peak memory of one forward' if args.memory else ''))
     lines = [f'## Backbone {"training step" if args.train else "latency"}, {date}', '',
              f'`python tools/benchmark.py {" ".join(argv)}`', '']
     lines += [f'- {line}' for line in machine_description(device)]
@@ -420,7 +445,12 @@ def parse_args(argv=None):
                         help='time a training step (forward + backward) and report its peak memory')
     parser.add_argument('--with-cp', action='store_true',
                         help='with --train: activation checkpointing on every side that has it')
+    parser.add_argument('--memory', action='store_true',
+                        help='also report the peak memory of one inference forward, parameters '
+                        'included (--train reports its step peak anyway)')
     args = parser.parse_args(argv)
+    if args.memory and args.train:
+        parser.error('--memory is for inference; --train reports the peak of its step already')
     if args.with_cp and not args.train:
         parser.error('--with-cp needs --train (checkpointing only changes the training step)')
     if args.deploy and args.train:
@@ -463,7 +493,7 @@ def _run(args, argv: List[str]) -> List[Dict]:
         rows += benchmark_variant(get_variant(name), args.refs, args.batch_sizes,
                                   tuple(args.size), args.warmup, args.repeats,
                                   args.channels_last, args.device, notes, args.deploy,
-                                  args.train, args.with_cp)
+                                  args.train, args.with_cp, args.memory)
     for note in notes:
         print(f'note: {note}')
     if args.output:

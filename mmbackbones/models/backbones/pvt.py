@@ -145,8 +145,11 @@ class DepthwiseConvMlp(Mlp):
                                 groups=hidden_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, H, W, C)
-        x = self.relu(self.fc1(x)).permute(0, 3, 1, 2)
-        x = self.act(self.dwconv(x).permute(0, 2, 3, 1))
+        # One statement per step, so that each wide hidden map is freed as soon as the next
+        # exists: at most two of them live at once (as in timm), not three.
+        x = self.fc1(x)
+        x = self.dwconv(self.relu(x).permute(0, 3, 1, 2))
+        x = self.act(x.permute(0, 2, 3, 1))
         return self.drop(self.fc2(self.drop(x)))
 
 

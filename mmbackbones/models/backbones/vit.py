@@ -408,10 +408,24 @@ class VisionTransformer(BaseBackbone):
 # attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``norm``. Converters: timm (DeiT included),
 # torchvision, mmseg, mmpretrain. Every one fits the position table to the model's grid.
 
+def refuse_distillation_token(state_dict):
+    """DeiT's distilled weights carry a second prefix token, which this backbone does not have:
+    loaded without it, every position would be shifted by one, so they are refused."""
+    if 'dist_token' in state_dict:
+        from mmbackbones.weights.convert import PretrainedMismatchError
+        raise PretrainedMismatchError(
+            "the checkpoint has a 'dist_token' (DeiT's distillation token: timm's "
+            "deit_*_distilled_patch16_* or mmpretrain's DistilledVisionTransformer), which "
+            'VisionTransformer here does not have (a class token only). Supported: DeiT without '
+            "distillation (timm's deit_*_patch16_224, mmpretrain's VisionTransformer with arch "
+            "'deit-tiny' / 'deit-small' / 'deit-base') and the other ViT layouts.")
+
+
 def fit_pos_embed(state_dict, model):
     """Resize a checkpoint's position table to the model's grid (a checkpoint trained at 224
     loaded into ``img_size=512``), with the model's own interpolation, as mmseg and
     mmpretrain do when loading; a class-token position the model lacks is dropped."""
+    refuse_distillation_token(state_dict)  # every converter ends here
     value = state_dict.get('pos_embed')
     if (not isinstance(value, torch.Tensor) or value.ndim != 3
             or not isinstance(model, VisionTransformer)):
