@@ -161,3 +161,21 @@ def test_large_rows_convert_exactly_at_a_small_size(name, source):
     with torch.no_grad():
         errors = feature_mismatch(ours(x), [ref.levels(x)[i] for i in ours.out_indices])
     assert max(errors) <= 1e-4, errors
+
+
+def test_darknet53_training_step_holds_no_more_memory_than_timms():
+    """One training step of Darknet-53 (every level, backward of their sum) holds no more
+    memory than timm's darknet53: the LeakyReLU after each BatchNorm is in place, as timm's and
+    mmcv's ConvModule's (mmdet's Darknet). Out of place it held 13% more at 512x512, and at
+    this small size, where the parameters and their gradients dominate, 0.36% more."""
+    from mmbackbones.analysis import step_peak_mb
+    from mmbackbones.references import build_reference
+    ref = build_reference('darknet53', 'timm')
+    ours = mmbackbones.build_backbone('darknet53', out_indices=tuple(range(6)))
+    x = torch.rand(1, 3, 64, 64)
+    peaks = []
+    for model, forward in ((ours, ours), (ref.model, ref.levels)):
+        model.train()
+        peaks.append(step_peak_mb(lambda: sum(o.mean() for o in forward(x)).backward(),
+                                  model, 'cpu'))
+    assert peaks[0] <= peaks[1] * 1.001, peaks
