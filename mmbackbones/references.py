@@ -26,7 +26,7 @@ from .registry import MODELS
 from .zoo import OPENMMLAB_SOURCES, REFERENCE_SOURCES, Variant, get_variant
 
 __all__ = ['REFERENCE_SOURCES', 'OPENMMLAB_SOURCES', 'Reference', 'ReferenceUnavailable',
-           'reference_levels', 'levels_fn_for', 'build_reference', 'build_ours_for',
+           'reference_levels', 'run_timm_stage', 'levels_fn_for', 'build_reference', 'build_ours_for',
            'build_openmmlab', 'openmmlab_cfg', 'reference_backbone_parameters',
            'count_backbone_parameters', 'timm_create_kwargs']
 
@@ -70,6 +70,16 @@ def reference_levels(family: type, source: str):
         return fn
 
     return wrap
+
+
+def run_timm_stage(model: nn.Module, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``stage(x)`` for a levels function that walks a timm model's sequential stages itself,
+    checkpointed block by block where ``model.set_grad_checkpointing()`` is on, as timm's own
+    ``forward_intermediates`` runs them (its flag lives on the model, not on the stages)."""
+    if getattr(model, 'grad_checkpointing', False) and not torch.jit.is_scripting():
+        from timm.models import checkpoint_seq
+        return checkpoint_seq(stage, x)
+    return stage(x)
 
 
 def reference_backbone_parameters(family: type, source: str):

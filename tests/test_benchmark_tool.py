@@ -87,6 +87,17 @@ def test_training_mode_reports_time_and_peak_memory(tool, capsys):
     assert '--with-cp needs --train' in capsys.readouterr().err
 
 
+def test_with_cp_skips_a_timm_model_that_refuses_checkpointing(tool):
+    """timm's HRNet answers set_grad_checkpointing(True) with an AssertionError: --with-cp
+    leaves it out as unavailable (a note) instead of ending the run."""
+    import timm
+    with tool.torch.device('meta'):  # set_grad_checkpointing reads no weights
+        model = timm.create_model('hrnet_w18_small', pretrained=False)
+    impl = tool.Impl('timm', 'hrnet_w18_small', model, model)
+    with pytest.raises(tool.ReferenceUnavailable, match='hrnet_w18_small'):
+        tool.enable_checkpointing(impl)
+
+
 def test_deploy_times_a_references_own_deploy_form_too(tool, monkeypatch):
     """mmyolo's RepVGG blocks re-parameterise themselves: '--deploy' adds mmyolo after its own
     switch_to_deploy (a fused copy: every RepVGGBlock left with its single 3x3 convolution,

@@ -164,3 +164,45 @@ def test_large_rows_convert_exactly_at_a_small_size(name, source):
     with torch.no_grad():
         errors = feature_mismatch(ours(x), [ref.levels(x)[i] for i in ours.out_indices])
     assert max(errors) <= 1e-4, errors
+
+
+@pytest.mark.parametrize('act_cfg', [dict(type='LeakyReLU', negative_slope=0.1),
+                                     dict(type='ReLU', inplace=False)])
+def test_darknet_conv_holds_what_mmcv_conv_module_holds(act_cfg):
+    """A training step through two conv units holds what mmcv's ConvModule (mmdet's Darknet,
+    mmyolo) holds with the same act_cfg: its activation is in place unless the config says
+    inplace=False, so the norm's output is not kept beside the activation's."""
+    from mmcv.cnn import ConvModule
+
+    from mmbackbones.analysis import step_peak_mb
+    from mmbackbones.models.layers.yolo import DarknetConv
+    norm_cfg = dict(type='BN')
+    ours = torch.nn.Sequential(*[DarknetConv(c, 16, 3, norm_cfg=norm_cfg, act_cfg=dict(act_cfg))
+                                 for c in (8, 16)])
+    theirs = torch.nn.Sequential(*[ConvModule(c, 16, 3, padding=1, norm_cfg=norm_cfg,
+                                              act_cfg=dict(act_cfg)) for c in (8, 16)])
+    assert [type(m.activate) for m in ours] == [type(m.activate) for m in theirs]
+    assert [m.activate.inplace for m in ours] == [m.activate.inplace for m in theirs]
+    x = torch.rand(1, 8, 64, 64)
+    peaks = [step_peak_mb(lambda: model(x).mean().backward(), model.train(), 'cpu')
+             for model in (ours, theirs)]
+    assert peaks[0] == pytest.approx(peaks[1]), peaks
+
+
+@pytest.mark.slow
+def test_darknet53_training_step_holds_no_more_memory_than_timms():
+    """One training step of Darknet-53 (every level, backward of their sum) holds no more
+    memory than timm's darknet53: the LeakyReLU after each BatchNorm is in place, as timm's and
+    mmcv's ConvModule's (mmdet's Darknet). Out of place it held 13% more at 512x512, and at
+    this small size, where the parameters and their gradients dominate, 0.36% more."""
+    from mmbackbones.analysis import step_peak_mb
+    from mmbackbones.references import build_reference
+    ref = build_reference('darknet53', 'timm')
+    ours = mmbackbones.build_backbone('darknet53', out_indices=tuple(range(6)))
+    x = torch.rand(1, 3, 64, 64)
+    peaks = []
+    for model, forward in ((ours, ours), (ref.model, ref.levels)):
+        model.train()
+        peaks.append(step_peak_mb(lambda: sum(o.mean() for o in forward(x)).backward(),
+                                  model, 'cpu'))
+    assert peaks[0] <= peaks[1] * 1.001, peaks

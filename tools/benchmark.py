@@ -110,7 +110,10 @@ def build_ours_deploy(variant: Variant) -> List[Impl]:
 def enable_checkpointing(impl: Impl) -> None:
     """Activation checkpointing on a reference, or ReferenceUnavailable where it has none."""
     if impl.name == 'timm' and hasattr(impl.module, 'set_grad_checkpointing'):
-        impl.module.set_grad_checkpointing(True)
+        try:
+            impl.module.set_grad_checkpointing(True)
+        except AssertionError as e:  # timm's way of saying it has none (HRNet)
+            raise ReferenceUnavailable(f'timm ({impl.model_name}): {e}') from None
         return
     blocks = [m for m in impl.module.modules() if hasattr(m, 'with_cp')]
     if impl.name in ('mmdet', 'mmseg', 'mmpretrain', 'mmyolo') and blocks:

@@ -40,7 +40,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from mmbackbones.references import reference_levels
+from mmbackbones.references import reference_levels, run_timm_stage
 from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import PretrainedMismatchError, register_converter
 from mmbackbones.zoo import Variant, register_variants
@@ -565,13 +565,14 @@ def _first_stride(stage: nn.Module) -> int:
     return max((m.stride[0] for m in stage.modules() if isinstance(m, nn.Conv2d)), default=1)
 
 
-def _stage_levels(model_cls, stem, stages, head, x) -> List[torch.Tensor]:
+def _stage_levels(model_cls, stem, stages, head, x,
+                  run_stage=lambda stage, x: stage(x)) -> List[torch.Tensor]:
     """A reference's levels in our table: the stem, the stages grouped as ``model_cls`` groups
     them, the head conv."""
     x = stem(x)
     levels = [x]
     for index, stage in enumerate(stages):
-        x = stage(x)
+        x = run_stage(stage, x)
         first_block = stage[0]
         if model_cls.merge_stride_one_stages and index > 0 and _first_stride(first_block) == 1:
             levels[-1] = x
@@ -584,7 +585,8 @@ def _stage_levels(model_cls, stem, stages, head, x) -> List[torch.Tensor]:
 def _timm_levels(model_cls):
     def levels(model, x):
         return _stage_levels(model_cls, lambda t: model.bn1(model.conv_stem(t)), model.blocks,
-                             lambda t: model.bn2(model.conv_head(t)), x)
+                             lambda t: model.bn2(model.conv_head(t)), x,
+                             run_stage=lambda stage, t: run_timm_stage(model, stage, t))
     return levels
 
 

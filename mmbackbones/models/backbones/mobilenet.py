@@ -45,7 +45,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from mmbackbones.references import reference_levels
+from mmbackbones.references import reference_levels, run_timm_stage
 from mmbackbones.registry import MODELS
 from mmbackbones.weights.convert import register_converter
 from mmbackbones.zoo import Variant, register_variants
@@ -658,7 +658,7 @@ def _timm_effnet_levels(model, x):
     x = model.bn1(model.conv_stem(x))
     levels = []
     for stage in model.blocks:
-        x = stage(x)
+        x = run_timm_stage(model, stage, x)
         levels.append(x)
     levels.append(model.bn2(model.conv_head(x)))
     return levels
@@ -675,7 +675,7 @@ def _timm_v3_levels(model, x):
     levels = [x]
     for stage in model.blocks:
         for block in stage:
-            x = block(x)
+            x = run_timm_stage(model, nn.Sequential(block), x)
             levels.append(x)
     return levels
 
