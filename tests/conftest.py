@@ -19,6 +19,27 @@ import torch  # noqa: E402
 torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 
+def _memoise_model_index_files():
+    """mmengine resolves each `mmdet::`/`mmseg::` base by reading every metafile of that
+    package's model index again (about 90 YAML files, 0.3 s per base); the tests load the
+    configs hundreds of times, so each file is read once per session. The files belong to the
+    installed packages and do not change while the tests run; the callers only read them."""
+    from mmengine.config import utils
+    read = utils.load
+    cache = {}
+
+    def load_once(path, *args, **kwargs):
+        key = (path, args, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = read(path, *args, **kwargs)
+        return cache[key]
+
+    utils.load = load_once
+
+
+_memoise_model_index_files()
+
+
 class SegRun(NamedTuple):
     work_dir: str
     checkpoint: str
