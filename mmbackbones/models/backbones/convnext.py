@@ -39,7 +39,7 @@ from mmbackbones.weights.convert import register_converter, rename_keys
 from mmbackbones.zoo import Variant, register_variants
 
 from ..layers import (DropPath, LayerNorm2d, build_act, drop_path_rates, freeze_layer_norms,
-                      layer_norm_factory)
+                      init_transformer_weights, layer_norm_factory)
 from .base import BaseBackbone
 
 __all__ = ['ConvNeXt']
@@ -231,14 +231,13 @@ class ConvNeXt(BaseBackbone):
     def _init_default_weights(self):
         """mmpretrain's: truncated normal (std 0.02) convs and linears with zero bias, unit
         LayerNorms; layer scales and GRN keep their constructor values."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
+        def init_conv(module):
+            if isinstance(module, nn.Conv2d):
                 trunc_normal_(module.weight, std=0.02)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+
+        init_transformer_weights(self, other=init_conv)
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor):

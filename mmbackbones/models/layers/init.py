@@ -1,6 +1,7 @@
 """The transformer families' default initialisation (ViT, DeiT, Swin, PVT, ViTDet: timm's and
 OpenMMLab's): every ``nn.Linear`` weight truncated normal with std 0.02 and bias zero, every
-``nn.LayerNorm`` weight one and bias zero."""
+``nn.LayerNorm`` weight one and bias zero. ConvNeXt (mmpretrain's) adds its convs through
+``other``."""
 from typing import Callable, Optional
 
 import torch.nn as nn
